@@ -1,0 +1,4 @@
+//! Redis pub/sub event broker for horae.
+//!
+//! This crate is a placeholder in the workspace layout of DESIGN.md section 2; it gains its
+//! implementation in a later milestone and intentionally exports nothing yet.
