@@ -34,8 +34,12 @@ pub struct CalendarIntervalTrigger {
 }
 
 impl CalendarIntervalTrigger {
-    pub(crate) fn from_obj(obj: &mut Obj<'_>, now: i64) -> Result<CalendarIntervalTrigger, TriggerError> {
-        let count = |obj: &mut Obj<'_>, key| obj.opt_uint(key, 100_000).map(|v| v.unwrap_or(0) as u32);
+    pub(crate) fn from_obj(
+        obj: &mut Obj<'_>,
+        now: i64,
+    ) -> Result<CalendarIntervalTrigger, TriggerError> {
+        let count =
+            |obj: &mut Obj<'_>, key| obj.opt_uint(key, 100_000).map(|v| v.unwrap_or(0) as u32);
         let years = count(obj, "years")?;
         let months = count(obj, "months")?;
         let weeks = count(obj, "weeks")?;
@@ -54,15 +58,23 @@ impl CalendarIntervalTrigger {
         let start_date = match obj.opt_date("start_date")? {
             Some(date) => date,
             None => {
-                let today = zone
-                    .normalize(now)
-                    .ok_or_else(|| obj.error("start_date", TriggerErrorKind::Range, "the current time is out of range"))?;
+                let today = zone.normalize(now).ok_or_else(|| {
+                    obj.error(
+                        "start_date",
+                        TriggerErrorKind::Range,
+                        "the current time is out of range",
+                    )
+                })?;
                 Wall::midnight(today.wall.year, today.wall.month, today.wall.day)
             }
         };
         let end_date = obj.opt_date("end_date")?;
         if end_date.is_some_and(|end| end < start_date) {
-            return Err(obj.error("end_date", TriggerErrorKind::Range, "end_date cannot be earlier than start_date"));
+            return Err(obj.error(
+                "end_date",
+                TriggerErrorKind::Range,
+                "end_date cannot be earlier than start_date",
+            ));
         }
         let last_fire_date = obj.opt_date("last_fire_date")?;
         Ok(CalendarIntervalTrigger {
@@ -81,7 +93,12 @@ impl CalendarIntervalTrigger {
     }
 
     pub(crate) fn to_json(&self, out: &mut Map<String, Value>) {
-        for (key, value) in [("years", self.years), ("months", self.months), ("weeks", self.weeks), ("days", self.days)] {
+        for (key, value) in [
+            ("years", self.years),
+            ("months", self.months),
+            ("weeks", self.weeks),
+            ("days", self.days),
+        ] {
             if value != 0 {
                 out.insert(key.into(), value.into());
             }
@@ -107,7 +124,9 @@ impl CalendarIntervalTrigger {
         let (mut year, mut month) = (from.year, i64::from(from.month));
         for _ in 0..MAX_STEPS {
             month += i64::from(self.months);
-            year = year.checked_add(i32::try_from(i64::from(self.years) + (month - 1).div_euclid(12)).ok()?)?;
+            year = year.checked_add(
+                i32::try_from(i64::from(self.years) + (month - 1).div_euclid(12)).ok()?,
+            )?;
             month = (month - 1).rem_euclid(12) + 1;
             if year > MAX_YEAR {
                 return None;
@@ -139,13 +158,19 @@ impl CalendarIntervalTrigger {
                 second: self.second,
                 ..date
             };
-            let fire = self.zone.normalize(self.zone.resolve(wall, false)?.instant)?;
+            let fire = self
+                .zone
+                .normalize(self.zone.resolve(wall, false)?.instant)?;
             if fire.wall.same_time_of_day(&wall) {
                 self.last_fire_date = Some(date);
                 return self.zone.zoned(fire.instant);
             }
             // The time falls in a DST gap on that date: skip the date.
-            previous = Some(Wall::midnight(fire.wall.year, fire.wall.month, fire.wall.day));
+            previous = Some(Wall::midnight(
+                fire.wall.year,
+                fire.wall.month,
+                fire.wall.day,
+            ));
         }
         None
     }

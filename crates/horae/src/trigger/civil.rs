@@ -189,7 +189,13 @@ mod tests {
 
     #[test]
     fn wall_round_trips_through_epoch_micros() {
-        for micros in [0, -1, 1_700_000_000_123_456, -86_400_000_001, 253_402_300_799_999_999] {
+        for micros in [
+            0,
+            -1,
+            1_700_000_000_123_456,
+            -86_400_000_001,
+            253_402_300_799_999_999,
+        ] {
             assert_eq!(Wall::from_epoch_micros(micros).epoch_micros(), micros);
         }
     }

@@ -19,7 +19,7 @@ pub struct AndTrigger {
     threshold: i64,
     threshold_json: Value,
     max_iterations: u64,
-    pending: Option<Vec<Option<ZonedDateTime>>>,
+    pending: Pending,
 }
 
 /// Fires at every fire time of every sub-trigger in chronological order, once per instant,
@@ -27,26 +27,42 @@ pub struct AndTrigger {
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrTrigger {
     triggers: Vec<Trigger>,
-    pending: Option<Vec<Option<ZonedDateTime>>>,
+    pending: Pending,
 }
+
+/// The next fire time of each sub-trigger, once the first fire time has been asked for.
+type Pending = Option<Vec<Option<ZonedDateTime>>>;
 
 /// Reads the `triggers` array (non-empty) and the `next_fire_times` state.
 fn read_children(
     obj: &mut Obj<'_>,
     now: jiff::Timestamp,
-) -> Result<(Vec<Trigger>, Option<Vec<Option<ZonedDateTime>>>), TriggerError> {
+) -> Result<(Vec<Trigger>, Pending), TriggerError> {
     let items = match obj.get("triggers") {
-        None => return Err(obj.error("triggers", TriggerErrorKind::MissingField, "required field is missing")),
+        None => {
+            return Err(obj.error(
+                "triggers",
+                TriggerErrorKind::MissingField,
+                "required field is missing",
+            ));
+        }
         Some(Value::Array(items)) => items,
         Some(other) => return Err(obj.wrong_type("triggers", "an array of triggers", other)),
     };
     if items.is_empty() {
-        return Err(obj.error("triggers", TriggerErrorKind::Range, "at least one trigger is required"));
+        return Err(obj.error(
+            "triggers",
+            TriggerErrorKind::Range,
+            "at least one trigger is required",
+        ));
     }
     let triggers = items
         .iter()
         .enumerate()
-        .map(|(i, item)| Trigger::from_json(item, now).map_err(|e| e.within(&obj.path_of(&format!("triggers[{i}]")))))
+        .map(|(i, item)| {
+            Trigger::from_json(item, now)
+                .map_err(|e| e.within(&obj.path_of(&format!("triggers[{i}]"))))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let pending = match obj.get("next_fire_times") {
         None => None,
@@ -56,9 +72,15 @@ fn read_children(
                 .map(|t| match t {
                     Value::Null => Ok(None),
                     Value::String(s) => s.parse::<ZonedDateTime>().map(Some).map_err(|e| {
-                        obj.error("next_fire_times", TriggerErrorKind::Syntax, format!("invalid zoned time {s:?}: {e}"))
+                        obj.error(
+                            "next_fire_times",
+                            TriggerErrorKind::Syntax,
+                            format!("invalid zoned time {s:?}: {e}"),
+                        )
                     }),
-                    other => Err(obj.wrong_type("next_fire_times", "zoned time strings or nulls", other)),
+                    other => {
+                        Err(obj.wrong_type("next_fire_times", "zoned time strings or nulls", other))
+                    }
                 })
                 .collect::<Result<Vec<_>, _>>()?,
         ),
@@ -66,19 +88,28 @@ fn read_children(
             return Err(obj.error(
                 "next_fire_times",
                 TriggerErrorKind::WrongType,
-                format!("expected an array of {} zoned time strings or nulls", triggers.len()),
+                format!(
+                    "expected an array of {} zoned time strings or nulls",
+                    triggers.len()
+                ),
             ));
         }
     };
     Ok((triggers, pending))
 }
 
-fn write_children(out: &mut Map<String, Value>, triggers: &[Trigger], pending: &Option<Vec<Option<ZonedDateTime>>>) {
-    out.insert("triggers".into(), triggers.iter().map(Trigger::to_json).collect());
+fn write_children(out: &mut Map<String, Value>, triggers: &[Trigger], pending: &Pending) {
+    out.insert(
+        "triggers".into(),
+        triggers.iter().map(Trigger::to_json).collect(),
+    );
     if let Some(pending) = pending {
         let times = pending
             .iter()
-            .map(|t| t.as_ref().map_or(Value::Null, |z| Value::String(z.to_string())))
+            .map(|t| {
+                t.as_ref()
+                    .map_or(Value::Null, |z| Value::String(z.to_string()))
+            })
             .collect();
         out.insert("next_fire_times".into(), Value::Array(times));
     }
@@ -90,13 +121,24 @@ fn first_times(triggers: &mut [Trigger]) -> Result<Vec<Option<ZonedDateTime>>, T
 }
 
 impl AndTrigger {
-    pub(crate) fn from_obj(obj: &mut Obj<'_>, now: jiff::Timestamp) -> Result<AndTrigger, TriggerError> {
+    pub(crate) fn from_obj(
+        obj: &mut Obj<'_>,
+        now: jiff::Timestamp,
+    ) -> Result<AndTrigger, TriggerError> {
         let (triggers, pending) = read_children(obj, now)?;
         let threshold_json = obj.get("threshold").cloned().unwrap_or(Value::from(1));
-        let threshold = obj.opt_micros("threshold", MICROS_PER_SECOND)?.unwrap_or(MICROS_PER_SECOND);
-        let max_iterations = obj.opt_uint("max_iterations", u64::from(u32::MAX))?.unwrap_or(10_000);
+        let threshold = obj
+            .opt_micros("threshold", MICROS_PER_SECOND)?
+            .unwrap_or(MICROS_PER_SECOND);
+        let max_iterations = obj
+            .opt_uint("max_iterations", u64::from(u32::MAX))?
+            .unwrap_or(10_000);
         if max_iterations == 0 {
-            return Err(obj.error("max_iterations", TriggerErrorKind::Range, "max_iterations must be at least 1"));
+            return Err(obj.error(
+                "max_iterations",
+                TriggerErrorKind::Range,
+                "max_iterations must be at least 1",
+            ));
         }
         Ok(AndTrigger {
             triggers,
@@ -123,7 +165,10 @@ impl AndTrigger {
         result
     }
 
-    fn advance(&mut self, pending: &mut [Option<ZonedDateTime>]) -> Result<Option<ZonedDateTime>, TriggerError> {
+    fn advance(
+        &mut self,
+        pending: &mut [Option<ZonedDateTime>],
+    ) -> Result<Option<ZonedDateTime>, TriggerError> {
         for _ in 0..self.max_iterations {
             let mut earliest: Option<&ZonedDateTime> = None;
             let mut latest: Option<&ZonedDateTime> = None;
@@ -143,7 +188,10 @@ impl AndTrigger {
             };
             let micros = |z: &ZonedDateTime| z.timestamp().as_microsecond();
             for (slot, trigger) in pending.iter_mut().zip(self.triggers.iter_mut()) {
-                if slot.as_ref().is_some_and(|t| micros(t) - micros(&earliest) <= self.threshold) {
+                if slot
+                    .as_ref()
+                    .is_some_and(|t| micros(t) - micros(&earliest) <= self.threshold)
+                {
                     *slot = trigger.next()?;
                 }
             }
@@ -154,13 +202,19 @@ impl AndTrigger {
         Err(TriggerError::new(
             "max_iterations",
             TriggerErrorKind::MaxIterations,
-            format!("no common fire time found within {} iterations", self.max_iterations),
+            format!(
+                "no common fire time found within {} iterations",
+                self.max_iterations
+            ),
         ))
     }
 }
 
 impl OrTrigger {
-    pub(crate) fn from_obj(obj: &mut Obj<'_>, now: jiff::Timestamp) -> Result<OrTrigger, TriggerError> {
+    pub(crate) fn from_obj(
+        obj: &mut Obj<'_>,
+        now: jiff::Timestamp,
+    ) -> Result<OrTrigger, TriggerError> {
         let (triggers, pending) = read_children(obj, now)?;
         Ok(OrTrigger { triggers, pending })
     }
@@ -174,11 +228,18 @@ impl OrTrigger {
             Some(pending) => pending,
             None => first_times(&mut self.triggers)?,
         };
-        let earliest = pending.iter().flatten().min_by_key(|t| t.timestamp()).cloned();
+        let earliest = pending
+            .iter()
+            .flatten()
+            .min_by_key(|t| t.timestamp())
+            .cloned();
         let mut result = Ok(earliest.clone());
         if let Some(earliest) = &earliest {
             for (slot, trigger) in pending.iter_mut().zip(self.triggers.iter_mut()) {
-                if slot.as_ref().is_some_and(|t| t.timestamp() == earliest.timestamp()) {
+                if slot
+                    .as_ref()
+                    .is_some_and(|t| t.timestamp() == earliest.timestamp())
+                {
                     match trigger.next() {
                         Ok(next) => *slot = next,
                         Err(e) => result = Err(e),

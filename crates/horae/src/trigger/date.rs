@@ -15,15 +15,22 @@ pub struct DateTrigger {
 
 impl DateTrigger {
     pub(crate) fn from_obj(obj: &mut Obj<'_>) -> Result<DateTrigger, TriggerError> {
-        let run_time = obj
-            .opt_time("run_time")?
-            .ok_or_else(|| obj.error("run_time", TriggerErrorKind::MissingField, "required field is missing"))?;
+        let run_time = obj.opt_time("run_time")?.ok_or_else(|| {
+            obj.error(
+                "run_time",
+                TriggerErrorKind::MissingField,
+                "required field is missing",
+            )
+        })?;
         let completed = match obj.get("completed") {
             None => false,
             Some(Value::Bool(b)) => *b,
             Some(other) => return Err(obj.wrong_type("completed", "a boolean", other)),
         };
-        Ok(DateTrigger { run_time, completed })
+        Ok(DateTrigger {
+            run_time,
+            completed,
+        })
     }
 
     pub(crate) fn to_json(&self, out: &mut Map<String, Value>) {

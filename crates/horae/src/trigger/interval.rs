@@ -30,7 +30,10 @@ pub struct IntervalTrigger {
 }
 
 impl IntervalTrigger {
-    pub(crate) fn from_obj(obj: &mut Obj<'_>, now: WrittenTime) -> Result<IntervalTrigger, TriggerError> {
+    pub(crate) fn from_obj(
+        obj: &mut Obj<'_>,
+        now: WrittenTime,
+    ) -> Result<IntervalTrigger, TriggerError> {
         let mut components = Vec::new();
         let mut interval: i64 = 0;
         for (key, unit) in UNITS {
@@ -38,7 +41,9 @@ impl IntervalTrigger {
                 interval = interval
                     .checked_add(micros)
                     .filter(|total| *total < 10_000 * 366 * MICROS_PER_DAY)
-                    .ok_or_else(|| obj.error(key, TriggerErrorKind::Range, "the interval is too long"))?;
+                    .ok_or_else(|| {
+                        obj.error(key, TriggerErrorKind::Range, "the interval is too long")
+                    })?;
                 if let Some(value) = obj.get(key) {
                     components.push((key, value.clone()));
                 }
@@ -56,7 +61,11 @@ impl IntervalTrigger {
         if let Some(end) = end
             && end.instant < start.instant
         {
-            return Err(obj.error("end_time", TriggerErrorKind::Range, "end_time cannot be earlier than start_time"));
+            return Err(obj.error(
+                "end_time",
+                TriggerErrorKind::Range,
+                "end_time cannot be earlier than start_time",
+            ));
         }
         let last = match obj.opt_str("last_fire_time")? {
             None => None,
@@ -84,7 +93,10 @@ impl IntervalTrigger {
             out.insert("end_time".into(), written_time_json(end));
         }
         if let Some(last) = self.last {
-            out.insert("last_fire_time".into(), written_time_json(&self.start.at(last)));
+            out.insert(
+                "last_fire_time".into(),
+                written_time_json(&self.start.at(last)),
+            );
         }
     }
 

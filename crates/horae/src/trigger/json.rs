@@ -97,12 +97,6 @@ impl<'a> Obj<'a> {
         }
     }
 
-    /// A required string field.
-    pub(crate) fn require_str(&mut self, key: &'static str) -> Result<&'a str, TriggerError> {
-        self.opt_str(key)?
-            .ok_or_else(|| self.error(key, TriggerErrorKind::MissingField, "required field is missing"))
-    }
-
     /// An optional string field.
     pub(crate) fn opt_str(&mut self, key: &'static str) -> Result<Option<&'a str>, TriggerError> {
         match self.get(key) {
@@ -113,7 +107,11 @@ impl<'a> Obj<'a> {
     }
 
     /// An optional non-negative integer field no larger than `max`.
-    pub(crate) fn opt_uint(&mut self, key: &'static str, max: u64) -> Result<Option<u64>, TriggerError> {
+    pub(crate) fn opt_uint(
+        &mut self,
+        key: &'static str,
+        max: u64,
+    ) -> Result<Option<u64>, TriggerError> {
         let Some(value) = self.get(key) else {
             return Ok(None);
         };
@@ -137,7 +135,11 @@ impl<'a> Obj<'a> {
     }
 
     /// An optional non-negative number of `unit` microseconds, rounded to whole microseconds.
-    pub(crate) fn opt_micros(&mut self, key: &'static str, unit: i64) -> Result<Option<i64>, TriggerError> {
+    pub(crate) fn opt_micros(
+        &mut self,
+        key: &'static str,
+        unit: i64,
+    ) -> Result<Option<i64>, TriggerError> {
         let Some(value) = self.get(key) else {
             return Ok(None);
         };
@@ -149,7 +151,9 @@ impl<'a> Obj<'a> {
                 .ok()
                 .and_then(|v| v.checked_mul(unit))
                 .map(Some)
-                .ok_or_else(|| self.error(key, TriggerErrorKind::Range, format!("{n} is too large")));
+                .ok_or_else(|| {
+                    self.error(key, TriggerErrorKind::Range, format!("{n} is too large"))
+                });
         }
         match n.as_f64() {
             Some(f) if f.is_finite() && f >= 0.0 => {
@@ -169,7 +173,10 @@ impl<'a> Obj<'a> {
     }
 
     /// An optional RFC 3339 time with an explicit UTC offset.
-    pub(crate) fn opt_time(&mut self, key: &'static str) -> Result<Option<WrittenTime>, TriggerError> {
+    pub(crate) fn opt_time(
+        &mut self,
+        key: &'static str,
+    ) -> Result<Option<WrittenTime>, TriggerError> {
         match self.opt_str(key)? {
             None => Ok(None),
             Some(text) => parse_time(text)
@@ -182,15 +189,13 @@ impl<'a> Obj<'a> {
     pub(crate) fn opt_date(&mut self, key: &'static str) -> Result<Option<Wall>, TriggerError> {
         match self.opt_str(key)? {
             None => Ok(None),
-            Some(text) => parse_date(text)
-                .map(Some)
-                .ok_or_else(|| {
-                    self.error(
-                        key,
-                        TriggerErrorKind::Syntax,
-                        format!("expected a date as YYYY-MM-DD, found {text:?}"),
-                    )
-                }),
+            Some(text) => parse_date(text).map(Some).ok_or_else(|| {
+                self.error(
+                    key,
+                    TriggerErrorKind::Syntax,
+                    format!("expected a date as YYYY-MM-DD, found {text:?}"),
+                )
+            }),
         }
     }
 
@@ -232,7 +237,11 @@ pub(crate) fn describe(value: &Value) -> &'static str {
 
 /// Parses an RFC 3339 time that carries an explicit offset (`Z` counts as `+00:00`).
 pub(crate) fn parse_time(text: &str) -> Result<WrittenTime, String> {
-    let bad = || format!("expected an RFC 3339 time with a UTC offset (e.g. 2026-01-01T09:00:00+01:00), found {text:?}");
+    let bad = || {
+        format!(
+            "expected an RFC 3339 time with a UTC offset (e.g. 2026-01-01T09:00:00+01:00), found {text:?}"
+        )
+    };
     let pieces = Pieces::parse(text).map_err(|_| bad())?;
     if pieces.time_zone_annotation().is_some() {
         return Err(bad());
@@ -258,7 +267,9 @@ pub(crate) fn parse_time(text: &str) -> Result<WrittenTime, String> {
         if ts.subsec_nanosecond() % 1000 == 0 {
             Ok(t)
         } else {
-            Err(format!("time {text:?} has a precision finer than microseconds"))
+            Err(format!(
+                "time {text:?} has a precision finer than microseconds"
+            ))
         }
     })
 }
@@ -271,7 +282,9 @@ pub(crate) fn parse_date(text: &str) -> Option<Wall> {
     }
     let num = |range: std::ops::Range<usize>| -> Option<u32> {
         let part = text.get(range)?;
-        part.bytes().all(|b| b.is_ascii_digit()).then(|| part.parse().ok())?
+        part.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| part.parse().ok())?
     };
     let year = i32::try_from(num(0..4)?).ok()?;
     let month = u8::try_from(num(5..7)?).ok()?;
@@ -312,7 +325,11 @@ mod tests {
     fn times_need_an_offset() {
         assert!(parse_time("2026-01-01T00:00:00+01:00").is_ok());
         assert!(parse_time("2026-01-01T00:00:00Z").is_ok());
-        assert!(parse_time("2026-01-01T00:00:00").unwrap_err().contains("no UTC offset"));
+        assert!(
+            parse_time("2026-01-01T00:00:00")
+                .unwrap_err()
+                .contains("no UTC offset")
+        );
         assert!(parse_time("2026-01-01").is_err());
         assert!(parse_time("yesterday").is_err());
         assert!(parse_time("2026-01-01T00:00:00+01:00[Europe/Paris]").is_err());
@@ -335,7 +352,13 @@ mod tests {
     #[test]
     fn dates_are_strict() {
         assert!(parse_date("2024-02-29").is_some());
-        for bad in ["2023-02-29", "2024-2-1", "2024-13-01", "+2024-01-01", "2024-01-01T00:00"] {
+        for bad in [
+            "2023-02-29",
+            "2024-2-1",
+            "2024-13-01",
+            "+2024-01-01",
+            "2024-01-01T00:00",
+        ] {
             assert!(parse_date(bad).is_none(), "{bad}");
         }
     }

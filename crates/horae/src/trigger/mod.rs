@@ -91,7 +91,13 @@ impl Trigger {
     pub fn from_json(value: &Value, now: Timestamp) -> Result<Trigger, TriggerError> {
         let mut obj = Obj::new(value, "")?;
         let type_name = match obj.get("type") {
-            None => return Err(obj.error("type", TriggerErrorKind::MissingField, "required field is missing")),
+            None => {
+                return Err(obj.error(
+                    "type",
+                    TriggerErrorKind::MissingField,
+                    "required field is missing",
+                ));
+            }
             Some(Value::String(s)) => s.as_str(),
             Some(other) => return Err(obj.wrong_type("type", "a string", other)),
         };
@@ -104,14 +110,19 @@ impl Trigger {
             "date" => Trigger::Date(DateTrigger::from_obj(&mut obj)?),
             "interval" => Trigger::Interval(IntervalTrigger::from_obj(&mut obj, written_now)?),
             "cron" => Trigger::Cron(CronTrigger::from_obj(&mut obj, now_micros)?),
-            "calendar_interval" => Trigger::CalendarInterval(CalendarIntervalTrigger::from_obj(&mut obj, now_micros)?),
+            "calendar_interval" => {
+                Trigger::CalendarInterval(CalendarIntervalTrigger::from_obj(&mut obj, now_micros)?)
+            }
             "and" => Trigger::And(AndTrigger::from_obj(&mut obj, now)?),
             "or" => Trigger::Or(OrTrigger::from_obj(&mut obj, now)?),
             other => {
                 return Err(obj.error(
                     "type",
                     TriggerErrorKind::UnknownType,
-                    format!("unknown trigger type {other:?} (expected one of: {})", TRIGGER_TYPES.join(", ")),
+                    format!(
+                        "unknown trigger type {other:?} (expected one of: {})",
+                        TRIGGER_TYPES.join(", ")
+                    ),
                 ));
             }
         };
@@ -125,8 +136,9 @@ impl Trigger {
     ///
     /// A [`TriggerError`] when the text is not JSON or the specification is invalid.
     pub fn parse(text: &str, now: Timestamp) -> Result<Trigger, TriggerError> {
-        let value: Value = serde_json::from_str(text)
-            .map_err(|e| TriggerError::new("", TriggerErrorKind::Syntax, format!("invalid JSON: {e}")))?;
+        let value: Value = serde_json::from_str(text).map_err(|e| {
+            TriggerError::new("", TriggerErrorKind::Syntax, format!("invalid JSON: {e}"))
+        })?;
         Trigger::from_json(&value, now)
     }
 
@@ -170,6 +182,10 @@ impl Trigger {
     ///
     /// [`TriggerErrorKind::MaxIterations`] when an `and` trigger finds no common fire time
     /// within its `max_iterations` rounds.
+    #[allow(
+        clippy::should_implement_trait,
+        reason = "fallible, so not an Iterator; APScheduler's name"
+    )]
     pub fn next(&mut self) -> Result<Option<ZonedDateTime>, TriggerError> {
         match self {
             Trigger::Date(t) => Ok(t.next()),

@@ -6,7 +6,7 @@
 //! gap, which lands *after* the gap, shifted forward by the gap's length.
 
 use jiff::civil::DateTime;
-use jiff::tz::{AmbiguousOffset, Offset, TimeZone};
+use jiff::tz::{AmbiguousOffset, TimeZone};
 use jiff::{Timestamp, ZonedDateTime};
 
 use super::civil::{MICROS_PER_SECOND, Wall};
@@ -60,11 +60,6 @@ impl Zone {
         Zone::from_tz(TimeZone::UTC)
     }
 
-    /// A zone with a constant UTC offset.
-    pub(crate) fn fixed(offset: Offset) -> Zone {
-        Zone::from_tz(TimeZone::fixed(offset))
-    }
-
     fn from_tz(tz: TimeZone) -> Zone {
         let fixed = if tz == TimeZone::UTC {
             Some(0)
@@ -74,11 +69,6 @@ impl Zone {
                 .map(|o| i64::from(o.seconds()) * MICROS_PER_SECOND)
         };
         Zone { tz, fixed }
-    }
-
-    /// The underlying jiff time zone.
-    pub(crate) fn time_zone(&self) -> &TimeZone {
-        &self.tz
     }
 
     /// The IANA name, if this is a named zone.
@@ -179,7 +169,10 @@ mod tests {
         let ny = Zone::named("America/New_York").unwrap();
         // 02:30 does not exist on 2026-03-08; fold=0 reads it at -05:00 = 03:30 EDT.
         let gap = ny.resolve(wall(2026, 3, 8, 2, 30), false).unwrap();
-        assert_eq!(ny.normalize(gap.instant).unwrap().wall, wall(2026, 3, 8, 3, 30));
+        assert_eq!(
+            ny.normalize(gap.instant).unwrap().wall,
+            wall(2026, 3, 8, 3, 30)
+        );
         // 01:30 happens twice on 2026-11-01.
         let first = ny.resolve(wall(2026, 11, 1, 1, 30), false).unwrap();
         let second = ny.resolve(wall(2026, 11, 1, 1, 30), true).unwrap();
@@ -192,7 +185,13 @@ mod tests {
     fn only_plain_iana_names_are_zones() {
         assert!(Zone::named("Europe/Berlin").is_some());
         assert!(Zone::named("UTC").is_some());
-        for bad in ["", "../../etc/passwd", "/etc/localtime", "EST5EDT,M3.2.0,M11.1.0", "Mars/Olympus"] {
+        for bad in [
+            "",
+            "../../etc/passwd",
+            "/etc/localtime",
+            "EST5EDT,M3.2.0,M11.1.0",
+            "Mars/Olympus",
+        ] {
             assert!(Zone::named(bad).is_none(), "{bad}");
         }
     }

@@ -8,7 +8,7 @@
 //! that numbering (`*/2` = sun,tue,thu,sat; `mon-fri/2`; reversed ranges wrap) and `DOW#n`
 //! (the n-th such weekday of the month).
 
-use crate::trigger::civil::{Wall, days_in_month, days_from_civil, weekday_from_days};
+use crate::trigger::civil::{Wall, days_from_civil, days_in_month, weekday_from_days};
 
 /// The eight cron fields, most significant first (APScheduler 4's order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +38,16 @@ impl FieldKind {
 
     /// The JSON key of the field.
     pub(crate) fn name(self) -> &'static str {
-        ["year", "month", "day", "week", "day_of_week", "hour", "minute", "second"][self as usize]
+        [
+            "year",
+            "month",
+            "day",
+            "week",
+            "day_of_week",
+            "hour",
+            "minute",
+            "second",
+        ][self as usize]
     }
 
     /// The value a field takes when it is below the least significant field given.
@@ -105,8 +114,6 @@ enum DayRule {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Field {
     kind: FieldKind,
-    /// The expression text as given.
-    text: String,
     /// Allowed values as bits (weekdays: bit 0 = Monday … bit 6 = Sunday).
     mask: u64,
     /// Allowed years (the `year` field only).
@@ -160,12 +167,11 @@ impl Field {
     pub(crate) fn parse(kind: FieldKind, text: &str) -> Result<Field, String> {
         let mut field = Field {
             kind,
-            text: text.trim().to_owned(),
             mask: 0,
             years: Vec::new(),
             rules: Vec::new(),
         };
-        if field.text.is_empty() {
+        if text.trim().is_empty() {
             return Err("empty expression".to_owned());
         }
         for raw in text.trim().split(',') {
@@ -183,11 +189,6 @@ impl Field {
         Ok(field)
     }
 
-    /// The expression text as given.
-    pub(crate) fn text(&self) -> &str {
-        &self.text
-    }
-
     /// Adds an expression of any field but `day_of_week`.
     fn add_expr(&mut self, expr: &str) -> Result<(), String> {
         let kind = self.kind;
@@ -201,9 +202,12 @@ impl Field {
                 let nth = ORDINALS
                     .iter()
                     .position(|o| o.eq_ignore_ascii_case(first))
-                    .ok_or_else(|| format!("expected 1st, 2nd, 3rd, 4th, 5th or last before {second:?}"))?;
-                let weekday = weekday_index(second)
-                    .ok_or_else(|| format!("invalid weekday name {second:?} (expected mon … sun)"))?;
+                    .ok_or_else(|| {
+                        format!("expected 1st, 2nd, 3rd, 4th, 5th or last before {second:?}")
+                    })?;
+                let weekday = weekday_index(second).ok_or_else(|| {
+                    format!("invalid weekday name {second:?} (expected mon … sun)")
+                })?;
                 self.rules.push(DayRule::Nth {
                     nth: nth as u8,
                     weekday,
@@ -231,7 +235,9 @@ impl Field {
                     if let Some(n) = month_number(text) {
                         return Ok((n, true));
                     }
-                    return Err(format!("expected a month number or name (jan … dec), found {text:?}"));
+                    return Err(format!(
+                        "expected a month number or name (jan … dec), found {text:?}"
+                    ));
                 }
                 Err(format!("expected a number, found {text:?}"))
             };
@@ -242,16 +248,24 @@ impl Field {
                 None => (first, false),
             };
             if (first_named || last_named) && step.is_some() {
-                return Err("steps are not allowed with month names; use numbers (e.g. 1-12/2)".to_owned());
+                return Err(
+                    "steps are not allowed with month names; use numbers (e.g. 1-12/2)".to_owned(),
+                );
             }
             if first < min {
-                return Err(format!("the first value ({first}) is lower than the minimum value ({min})"));
+                return Err(format!(
+                    "the first value ({first}) is lower than the minimum value ({min})"
+                ));
             }
             if last > max {
-                return Err(format!("the last value ({last}) is higher than the maximum value ({max})"));
+                return Err(format!(
+                    "the last value ({last}) is higher than the maximum value ({max})"
+                ));
             }
             if first > last {
-                return Err("the minimum value in a range must not be higher than the maximum".to_owned());
+                return Err(
+                    "the minimum value in a range must not be higher than the maximum".to_owned(),
+                );
             }
             (first, last)
         };
@@ -280,12 +294,16 @@ impl Field {
                 return if n <= 7 {
                     Ok(n)
                 } else {
-                    Err(format!("the value ({n}) is higher than the maximum value (7)"))
+                    Err(format!(
+                        "the value ({n}) is higher than the maximum value (7)"
+                    ))
                 };
             }
             weekday_index(text)
                 .map(|i| (i32::from(i) + 1) % 7)
-                .ok_or_else(|| format!("expected a weekday number (0-7) or name (mon … sun), found {text:?}"))
+                .ok_or_else(|| {
+                    format!("expected a weekday number (0-7) or name (mon … sun), found {text:?}")
+                })
         };
         let to_bit = |crontab: i32| 1u64 << ((crontab + 6) % 7);
 
@@ -293,7 +311,11 @@ impl Field {
             let weekday = (endpoint(day)? + 6) % 7;
             let nth = match parse_number(nth) {
                 Some(n @ 1..=5) => n,
-                _ => return Err(format!("expected an occurrence 1-5 after '#', found {nth:?}")),
+                _ => {
+                    return Err(format!(
+                        "expected an occurrence 1-5 after '#', found {nth:?}"
+                    ));
+                }
             };
             self.rules.push(DayRule::Nth {
                 nth: (nth - 1) as u8,
@@ -384,7 +406,8 @@ impl DayRule {
         match *self {
             DayRule::Last => Some(last_day),
             DayRule::Nth { nth, weekday } => {
-                let first_weekday = i32::from(weekday_from_days(days_from_civil(wall.year, wall.month, 1)));
+                let first_weekday =
+                    i32::from(weekday_from_days(days_from_civil(wall.year, wall.month, 1)));
                 let mut first_hit = i32::from(weekday) - first_weekday + 1;
                 if first_hit <= 0 {
                     first_hit += 7;
@@ -419,7 +442,10 @@ mod tests {
 
     fn weekdays(text: &str) -> Vec<&'static str> {
         let field = Field::parse(FieldKind::DayOfWeek, text).unwrap();
-        (0..7).filter(|i| field.mask & (1 << i) != 0).map(|i| WEEKDAYS[i]).collect()
+        (0..7)
+            .filter(|i| field.mask & (1 << i) != 0)
+            .map(|i| WEEKDAYS[i])
+            .collect()
     }
 
     #[test]

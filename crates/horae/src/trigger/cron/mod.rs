@@ -63,7 +63,11 @@ impl CronTrigger {
                     Value::String(s) => s.clone(),
                     Value::Number(n) if n.is_u64() => n.to_string(),
                     other => {
-                        return Err(obj.wrong_type(kind.name(), "a cron expression string or a non-negative integer", other));
+                        return Err(obj.wrong_type(
+                            kind.name(),
+                            "a cron expression string or a non-negative integer",
+                            other,
+                        ));
                     }
                 };
                 given.push((kind, text));
@@ -74,15 +78,20 @@ impl CronTrigger {
                 return Err(obj.error(
                     "expr",
                     TriggerErrorKind::Conflict,
-                    format!("give either expr or the named fields, not both (found {:?})", given[0].0.name()),
+                    format!(
+                        "give either expr or the named fields, not both (found {:?})",
+                        given[0].0.name()
+                    ),
                 ));
             }
             Some(line) => {
-                let branches = crontab_branches(line).map_err(|msg| obj.error("expr", TriggerErrorKind::Syntax, msg))?;
+                let branches = crontab_branches(line)
+                    .map_err(|msg| obj.error("expr", TriggerErrorKind::Syntax, msg))?;
                 (CronSource::Crontab(line.to_owned()), branches)
             }
             None => {
-                let fields = named_fields(&given).map_err(|(kind, msg)| obj.error(kind.name(), TriggerErrorKind::Syntax, msg))?;
+                let fields = named_fields(&given)
+                    .map_err(|(kind, msg)| obj.error(kind.name(), TriggerErrorKind::Syntax, msg))?;
                 (CronSource::Fields(given), vec![fields])
             }
         };
@@ -94,7 +103,11 @@ impl CronTrigger {
         if let Some(end) = end
             && end.instant < start.instant
         {
-            return Err(obj.error("end_time", TriggerErrorKind::Range, "end_time cannot be earlier than start_time"));
+            return Err(obj.error(
+                "end_time",
+                TriggerErrorKind::Range,
+                "end_time cannot be earlier than start_time",
+            ));
         }
         let pending = read_pending(obj, branches.len())?;
         Ok(CronTrigger {
@@ -129,7 +142,9 @@ impl CronTrigger {
             let times = pending
                 .iter()
                 .map(|p| match p {
-                    Some(t) => Value::String(format_instant(*t, zone_offset_micros(&self.zone, *t))),
+                    Some(t) => {
+                        Value::String(format_instant(*t, zone_offset_micros(&self.zone, *t)))
+                    }
                     None => Value::Null,
                 })
                 .collect();
@@ -141,7 +156,11 @@ impl CronTrigger {
     pub(crate) fn next(&mut self) -> Option<ZonedDateTime> {
         let pending = match self.pending.take() {
             Some(pending) => pending,
-            None => self.branches.iter().map(|fields| self.branch_next(fields, None)).collect(),
+            None => self
+                .branches
+                .iter()
+                .map(|fields| self.branch_next(fields, None))
+                .collect(),
         };
         let earliest = pending.iter().flatten().min().copied();
         let pending = match earliest {
@@ -149,7 +168,13 @@ impl CronTrigger {
             Some(fire) => pending
                 .iter()
                 .zip(&self.branches)
-                .map(|(p, fields)| if *p == Some(fire) { self.branch_next(fields, Some(fire)) } else { *p })
+                .map(|(p, fields)| {
+                    if *p == Some(fire) {
+                        self.branch_next(fields, Some(fire))
+                    } else {
+                        *p
+                    }
+                })
                 .collect(),
         };
         self.pending = Some(pending);
@@ -163,7 +188,12 @@ impl CronTrigger {
             None => self.start.instant,
         };
         for _ in 0..MAX_GUARD_RESTARTS {
-            let found = search(fields, &self.zone, self.zone.normalize(from)?, self.end.map(|e| e.instant))?;
+            let found = search(
+                fields,
+                &self.zone,
+                self.zone.normalize(from)?,
+                self.end.map(|e| e.instant),
+            )?;
             // The search never goes backwards, but exotic zone data could in principle make a
             // gap-shifted reading land before where it started; never fire before the start
             // time or twice at the same instant.
@@ -177,7 +207,10 @@ impl CronTrigger {
     }
 }
 
-fn read_pending(obj: &mut Obj<'_>, branches: usize) -> Result<Option<Vec<Option<i64>>>, TriggerError> {
+fn read_pending(
+    obj: &mut Obj<'_>,
+    branches: usize,
+) -> Result<Option<Vec<Option<i64>>>, TriggerError> {
     let Some(value) = obj.get("next_fire_times") else {
         return Ok(None);
     };
