@@ -149,7 +149,11 @@ impl CronCase {
 
     /// Whether a UTC minute matches, by cron's rules for this form.
     fn matches(&self, t: Timestamp) -> bool {
-        let dt = t.to_zoned_datetime(TimeZone::UTC).datetime();
+        self.matches_wall(t.to_zoned_datetime(TimeZone::UTC).datetime())
+    }
+
+    /// Whether a wall-clock reading matches, by cron's rules for this form.
+    fn matches_wall(&self, dt: jiff::civil::DateTime) -> bool {
         let day_ok = self.day.values.contains(&(dt.day() as u32));
         let weekday_ok = self.weekday.values.contains(&weekday_number(dt.weekday()));
         let days = if self.crontab && self.day.text != "*" && self.weekday.text != "*" {
@@ -213,6 +217,27 @@ proptest! {
                 prop_assert!(t > p, "{t} not after {p} for {spec}");
             }
             previous = Some(t);
+        }
+    }
+
+    /// In zones with DST every fire time shows a matching wall time, or is a matching wall
+    /// time inside a gap shifted forward (read with the offset from before the gap).
+    #[test]
+    fn cron_fire_times_match_their_fields(case in cron_case(), zone in prop::sample::select(ZONES)) {
+        let spec = case.spec(zone);
+        let tz = TimeZone::get(zone).unwrap();
+        let mut trigger = Trigger::from_json(&spec, Timestamp::UNIX_EPOCH).unwrap();
+        for _ in 0..200 {
+            let Some(t) = trigger.next().unwrap() else { break };
+            let now_wall = t.datetime();
+            let before_offset = tz.to_offset(t.timestamp() - SignedDuration::from_hours(3));
+            let gap_wall = t.timestamp().to_zoned_datetime(TimeZone::fixed(before_offset)).datetime();
+            let gap_wall_in_gap = matches!(tz.to_ambiguous_timestamp(gap_wall).offset(), AmbiguousOffset::Gap { .. });
+            prop_assert!(
+                case.matches_wall(now_wall) || (gap_wall_in_gap && case.matches_wall(gap_wall)),
+                "{} does not match {}", t, spec
+            );
+            prop_assert_eq!(t.time_zone(), &tz);
         }
     }
 
