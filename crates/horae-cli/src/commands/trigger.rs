@@ -64,13 +64,17 @@ fn read_spec(arg: &str) -> Result<String, Failure> {
 
 fn preview(spec: &str, count: usize, format: Format, now: Option<&str>) -> Result<(), Failure> {
     if count > MAX_COUNT {
-        return Err(Failure::Usage(format!("--count: at most {MAX_COUNT} fire times can be previewed")));
+        return Err(Failure::Usage(format!(
+            "--count: at most {MAX_COUNT} fire times can be previewed"
+        )));
     }
     let now = match now {
         None => jiff::Timestamp::now(),
-        Some(text) => text
-            .parse::<jiff::Timestamp>()
-            .map_err(|e| Failure::Usage(format!("--now: expected an RFC 3339 time with an offset: {e}")))?,
+        Some(text) => text.parse::<jiff::Timestamp>().map_err(|e| {
+            Failure::Usage(format!(
+                "--now: expected an RFC 3339 time with an offset: {e}"
+            ))
+        })?,
     };
     let spec = read_spec(spec)?;
     let mut trigger =
@@ -80,17 +84,24 @@ fn preview(spec: &str, count: usize, format: Format, now: Option<&str>) -> Resul
         match trigger.next() {
             Ok(Some(time)) => times.push(format_fire_time(&time)),
             Ok(None) => break,
-            Err(e) => return Err(Failure::Runtime(anyhow::anyhow!("trigger evaluation failed: {e}"))),
+            Err(e) => {
+                return Err(Failure::Runtime(anyhow::anyhow!(
+                    "trigger evaluation failed: {e}"
+                )));
+            }
         }
     }
     let out = match format {
-        Format::Json => serde_json::to_string(&times)
-            .map_err(|e| Failure::Runtime(e.into()))?
-            + "\n",
+        Format::Json => {
+            serde_json::to_string(&times).map_err(|e| Failure::Runtime(e.into()))? + "\n"
+        }
         Format::Text => times.iter().map(|t| format!("{t}\n")).collect(),
     };
     let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(out.as_bytes()).and_then(|()| stdout.flush()) {
+    match stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
         Ok(()) => Ok(()),
         // A closed pipe (`| head`) is not an error worth reporting.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),

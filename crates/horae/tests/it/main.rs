@@ -5,6 +5,7 @@
     reason = "tests fail by panicking"
 )]
 
+mod model;
 mod trigger_invalid;
 mod trigger_props;
 mod trigger_vectors;
