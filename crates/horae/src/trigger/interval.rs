@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 
 use super::civil::{MICROS_PER_DAY, MICROS_PER_SECOND};
 use super::error::{TriggerError, TriggerErrorKind};
-use super::json::{Obj, WrittenTime, parse_time, written_time_json};
+use super::json::{Obj, WrittenTime, written_time_json};
 
 /// The interval components and their length in microseconds.
 const UNITS: [(&str, i64); 6] = [
@@ -56,25 +56,8 @@ impl IntervalTrigger {
                 "the interval must be positive (weeks, days, hours, minutes, seconds and microseconds are all zero)",
             ));
         }
-        let start = obj.opt_time("start_time")?.unwrap_or(now);
-        let end = obj.opt_time("end_time")?;
-        if let Some(end) = end
-            && end.instant < start.instant
-        {
-            return Err(obj.error(
-                "end_time",
-                TriggerErrorKind::Range,
-                "end_time cannot be earlier than start_time",
-            ));
-        }
-        let last = match obj.opt_str("last_fire_time")? {
-            None => None,
-            Some(text) => Some(
-                parse_time(text)
-                    .map_err(|msg| obj.error("last_fire_time", TriggerErrorKind::Syntax, msg))?
-                    .instant,
-            ),
-        };
+        let (start, end) = obj.start_and_end(now)?;
+        let last = obj.opt_time("last_fire_time")?.map(|t| t.instant);
         Ok(IntervalTrigger {
             components,
             interval,

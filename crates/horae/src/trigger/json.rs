@@ -185,6 +185,24 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// The `start_time` (default `default_start`) and `end_time` fields; the end may not
+    /// precede the start.
+    pub(crate) fn start_and_end(
+        &mut self,
+        default_start: WrittenTime,
+    ) -> Result<(WrittenTime, Option<WrittenTime>), TriggerError> {
+        let start = self.opt_time("start_time")?.unwrap_or(default_start);
+        let end = self.opt_time("end_time")?;
+        if end.is_some_and(|end| end.instant < start.instant) {
+            return Err(self.error(
+                "end_time",
+                TriggerErrorKind::Range,
+                "end_time cannot be earlier than start_time",
+            ));
+        }
+        Ok((start, end))
+    }
+
     /// An optional `YYYY-MM-DD` date, as a wall reading at midnight.
     pub(crate) fn opt_date(&mut self, key: &'static str) -> Result<Option<Wall>, TriggerError> {
         match self.opt_str(key)? {

@@ -1,6 +1,6 @@
 //! Property tests of triggers against independent oracles.
 
-use horae::trigger::{Trigger, format_fire_time};
+use horae::trigger::{TRIGGER_TYPES, Trigger, format_fire_time};
 use jiff::civil::Weekday;
 use jiff::tz::{AmbiguousOffset, TimeZone};
 use jiff::{SignedDuration, Timestamp, ToSpan};
@@ -456,14 +456,7 @@ fn arbitrary_trigger_json() -> impl Strategy<Value = Value> {
                 .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     });
-    let type_name = prop::sample::select(vec![
-        "cron",
-        "interval",
-        "date",
-        "and",
-        "or",
-        "calendar_interval",
-    ]);
+    let type_name = prop::sample::select(TRIGGER_TYPES.to_vec());
     (
         type_name,
         proptest::collection::btree_map(

@@ -95,20 +95,10 @@ impl CronTrigger {
                 (CronSource::Fields(given), vec![fields])
             }
         };
-        let start = obj.opt_time("start_time")?.unwrap_or(WrittenTime {
+        let (start, end) = obj.start_and_end(WrittenTime {
             instant: now,
             offset: zone_offset(&zone, now),
-        });
-        let end = obj.opt_time("end_time")?;
-        if let Some(end) = end
-            && end.instant < start.instant
-        {
-            return Err(obj.error(
-                "end_time",
-                TriggerErrorKind::Range,
-                "end_time cannot be earlier than start_time",
-            ));
-        }
+        })?;
         let pending = read_pending(obj, branches.len())?;
         Ok(CronTrigger {
             source,
