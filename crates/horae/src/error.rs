@@ -1,10 +1,15 @@
-//! Error types shared across horae: store errors with portable kinds, model validation
-//! errors, and the crate-level [`Error`].
+//! Error types shared across horae: store errors with portable kinds, broker errors, model
+//! validation errors, and the crate-level [`Error`].
+//!
+//! Messages are short and lowercase (`schedule 'nightly' already exists`), so callers can
+//! prefix them with context.
+
+use std::fmt;
 
 use crate::duration::DurationError;
 use crate::trigger::TriggerError;
 
-/// The kind of object an error is about.
+/// The kind of object an error is about; displays as `task`, `schedule`, `job`, `result`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ObjectKind {
     /// A task.
@@ -17,8 +22,8 @@ pub enum ObjectKind {
     Result,
 }
 
-impl std::fmt::Display for ObjectKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for ObjectKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             ObjectKind::Task => "task",
             ObjectKind::Schedule => "schedule",
@@ -28,8 +33,11 @@ impl std::fmt::Display for ObjectKind {
     }
 }
 
-/// A data store operation failed. Every backend maps its errors onto these kinds, so the
-/// engine reacts the same way on every store.
+/// A data store operation failed.
+///
+/// Every backend maps its own errors onto these variants, so the engine reacts the same way
+/// on every store: it backs off and retries on [`is_transient`](StoreError::is_transient)
+/// errors, reports the others.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
@@ -41,7 +49,8 @@ pub enum StoreError {
         /// Its id.
         id: String,
     },
-    /// An object with this id already exists (conflict policy `exception`).
+    /// An object with this id already exists (e.g. adding a schedule under conflict policy
+    /// `exception`).
     #[error("{kind} '{id}' already exists")]
     Conflict {
         /// What was added.
@@ -49,34 +58,51 @@ pub enum StoreError {
         /// Its id.
         id: String,
     },
-    /// The caller no longer holds the job's lease (fenced release, DESIGN.md invariant 3).
+    /// The caller no longer holds the job's lease: another node acquired it, or the lease
+    /// token is stale (fenced release, DESIGN.md invariant 3). The caller must not release
+    /// or count the job again.
     #[error("lease on job '{job_id}' was lost")]
     LeaseLost {
         /// The job whose lease was lost.
         job_id: String,
     },
-    /// The store is unreachable or overloaded; retry with backoff.
+    /// The store is unreachable, overloaded or timed out; retry with backoff (transient).
     #[error("store unavailable: {0}")]
     Unavailable(String),
     /// Stored data could not be encoded or decoded.
     #[error("serialization failed: {0}")]
     Serialization(String),
-    /// The request is invalid for the store.
+    /// The request is invalid for the store (e.g. a limit of zero, a malformed row).
     #[error("invalid request: {0}")]
     Invalid(String),
-    /// Any other failure.
+    /// Any other failure; not retried.
     #[error("{0}")]
     Other(String),
 }
 
 impl StoreError {
-    /// Whether retrying the same operation later may succeed (the store was unavailable).
+    /// Whether retrying the same operation later may succeed: true only for
+    /// [`StoreError::Unavailable`].
     pub fn is_transient(&self) -> bool {
         matches!(self, StoreError::Unavailable(_))
     }
 }
 
-/// A model value breaks a rule; the error names the field.
+/// An event broker operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BrokerError {
+    /// The broker is unreachable; publishing may be retried. A lost event costs latency,
+    /// never correctness.
+    #[error("broker unavailable: {0}")]
+    Unavailable(String),
+    /// The event could not be encoded or decoded.
+    #[error("event serialization failed: {0}")]
+    Serialization(String),
+}
+
+/// A model value breaks a rule. [`field`](ValidationError::field) names the offending field
+/// (`max_running_jobs`, `retry.max_attempts`, `task id`); the message names it too.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct ValidationError {
@@ -85,7 +111,7 @@ pub struct ValidationError {
 }
 
 impl ValidationError {
-    /// An error about `field` with a full, human-readable message.
+    /// An error about `field` with a full, human-readable message that names the field.
     pub fn new(field: &'static str, message: impl Into<String>) -> ValidationError {
         ValidationError {
             field,
@@ -97,18 +123,26 @@ impl ValidationError {
     pub fn field(&self) -> &'static str {
         self.field
     }
+
+    /// The full message (the same text as `Display`).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
 
-/// Any horae error.
+/// Any horae error. Each variant displays as the error it wraps.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// An invalid trigger or a failed trigger evaluation.
+    /// An invalid trigger specification or a failed trigger evaluation.
     #[error(transparent)]
     Trigger(#[from] TriggerError),
     /// A data store operation failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// An event broker operation failed.
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
     /// A model value is invalid.
     #[error(transparent)]
     Validation(#[from] ValidationError),
@@ -117,7 +151,7 @@ pub enum Error {
     Duration(#[from] DurationError),
 }
 
-/// `Result` with horae's [`Error`].
+/// `Result` with horae's [`Error`] by default.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]
@@ -125,24 +159,96 @@ mod tests {
     use super::*;
 
     #[test]
-    fn messages_are_short_and_lowercase() {
-        let e = StoreError::Conflict {
-            kind: ObjectKind::Schedule,
-            id: "nightly".into(),
-        };
-        assert_eq!(e.to_string(), "schedule 'nightly' already exists");
-        assert_eq!(
-            StoreError::NotFound {
-                kind: ObjectKind::Task,
-                id: "x".into()
-            }
-            .to_string(),
-            "task 'x' not found"
-        );
-        assert!(StoreError::Unavailable("connection refused".into()).is_transient());
-        assert!(!StoreError::LeaseLost { job_id: "j".into() }.is_transient());
-        let wrapped: Error =
-            ValidationError::new("max_running_jobs", "max_running_jobs must be at least 1").into();
+    fn store_messages_are_short_and_lowercase() {
+        for (error, text) in [
+            (
+                StoreError::Conflict {
+                    kind: ObjectKind::Schedule,
+                    id: "nightly".into(),
+                },
+                "schedule 'nightly' already exists",
+            ),
+            (
+                StoreError::NotFound {
+                    kind: ObjectKind::Task,
+                    id: "backup".into(),
+                },
+                "task 'backup' not found",
+            ),
+            (
+                StoreError::NotFound {
+                    kind: ObjectKind::Result,
+                    id: "0190".into(),
+                },
+                "result '0190' not found",
+            ),
+            (
+                StoreError::LeaseLost {
+                    job_id: "0190".into(),
+                },
+                "lease on job '0190' was lost",
+            ),
+            (
+                StoreError::Unavailable("connection refused".into()),
+                "store unavailable: connection refused",
+            ),
+            (
+                StoreError::Serialization("bad json".into()),
+                "serialization failed: bad json",
+            ),
+            (
+                StoreError::Invalid("limit is 0".into()),
+                "invalid request: limit is 0",
+            ),
+            (StoreError::Other("disk full".into()), "disk full"),
+        ] {
+            assert_eq!(error.to_string(), text);
+        }
+    }
+
+    #[test]
+    fn only_unavailable_is_transient() {
+        assert!(StoreError::Unavailable("timeout".into()).is_transient());
+        for error in [
+            StoreError::LeaseLost { job_id: "j".into() },
+            StoreError::Conflict {
+                kind: ObjectKind::Job,
+                id: "j".into(),
+            },
+            StoreError::Serialization("x".into()),
+            StoreError::Invalid("x".into()),
+            StoreError::Other("x".into()),
+        ] {
+            assert!(!error.is_transient(), "{error}");
+        }
+    }
+
+    #[test]
+    fn the_crate_error_wraps_each_error_transparently() {
+        let validation =
+            ValidationError::new("max_running_jobs", "max_running_jobs must be at least 1");
+        assert_eq!(validation.field(), "max_running_jobs");
+        assert_eq!(validation.message(), "max_running_jobs must be at least 1");
+        let wrapped: Error = validation.clone().into();
+        assert_eq!(wrapped, Error::Validation(validation));
         assert_eq!(wrapped.to_string(), "max_running_jobs must be at least 1");
+
+        let store: Error = StoreError::Unavailable("down".into()).into();
+        assert_eq!(store.to_string(), "store unavailable: down");
+
+        let broker: Error = BrokerError::Unavailable("connection reset".into()).into();
+        assert_eq!(broker.to_string(), "broker unavailable: connection reset");
+        assert_eq!(
+            BrokerError::Serialization("eof".into()).to_string(),
+            "event serialization failed: eof"
+        );
+
+        let duration: Error = DurationError::Empty.into();
+        assert!(matches!(duration, Error::Duration(DurationError::Empty)));
+
+        let trigger_error =
+            crate::trigger::Trigger::parse("{", jiff::Timestamp::UNIX_EPOCH).unwrap_err();
+        let trigger: Error = trigger_error.clone().into();
+        assert_eq!(trigger.to_string(), trigger_error.to_string());
     }
 }

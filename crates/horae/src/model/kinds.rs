@@ -1,7 +1,7 @@
 //! The small enums of the model: roles, outcomes, policies, states, executor kinds.
 //!
-//! Each serializes as its snake_case name (`"missed_start_deadline"`), and `Display` /
-//! `FromStr` use the same names.
+//! Each serializes as its snake_case name (`"missed_start_deadline"`); `Display`, `FromStr`
+//! and `as_str` use the same names (one literal per variant feeds all of them).
 
 use serde::{Deserialize, Serialize};
 
@@ -21,9 +21,8 @@ macro_rules! named_enum {
     ($(#[$doc:meta])* $name:ident ($kind:literal) { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[serde(rename_all = "snake_case")]
         pub enum $name {
-            $($(#[$vdoc])* $variant),+
+            $($(#[$vdoc])* #[serde(rename = $text)] $variant),+
         }
 
         impl $name {
@@ -157,21 +156,83 @@ named_enum!(
 
 #[cfg(test)]
 mod tests {
+    use std::fmt::Debug;
+    use std::str::FromStr;
+
+    use serde::de::DeserializeOwned;
+
     use super::*;
+
+    /// Display, FromStr and serde agree on every variant's name, and names are distinct.
+    fn names_agree<T>(all: &[T], names: &[&str])
+    where
+        T: Copy + PartialEq + Debug + std::fmt::Display + Serialize + DeserializeOwned,
+        T: FromStr<Err = UnknownVariant>,
+    {
+        assert_eq!(all.len(), names.len());
+        for (value, name) in all.iter().zip(names) {
+            assert_eq!(value.to_string(), *name);
+            assert_eq!(
+                serde_json::to_value(value).unwrap(),
+                serde_json::json!(name)
+            );
+            assert_eq!(
+                serde_json::from_value::<T>(serde_json::json!(name)).unwrap(),
+                *value
+            );
+            assert_eq!(name.parse::<T>().unwrap(), *value);
+        }
+        assert!("".parse::<T>().is_err());
+        assert!(
+            names[0].to_uppercase().parse::<T>().is_err(),
+            "names are case-sensitive"
+        );
+        assert!(serde_json::from_str::<T>("\"nope\"").is_err());
+    }
 
     #[test]
     fn names_match_serde_and_parse_back() {
-        for outcome in JobOutcome::ALL {
-            let json = serde_json::to_string(outcome).unwrap();
-            assert_eq!(json, format!("\"{outcome}\""));
-            assert_eq!(outcome.as_str().parse::<JobOutcome>().unwrap(), *outcome);
-        }
-        assert_eq!(JobOutcome::TimedOut.to_string(), "timed_out");
-        let e = "sometimes".parse::<SchedulerRole>().unwrap_err();
+        names_agree(SchedulerRole::ALL, &["scheduler", "worker", "both"]);
+        names_agree(
+            JobOutcome::ALL,
+            &[
+                "success",
+                "error",
+                "missed_start_deadline",
+                "cancelled",
+                "timed_out",
+                "abandoned",
+                "lease_lost",
+            ],
+        );
+        names_agree(ConflictPolicy::ALL, &["replace", "do_nothing", "exception"]);
+        names_agree(CoalescePolicy::ALL, &["earliest", "latest", "all"]);
+        names_agree(
+            RunState::ALL,
+            &["starting", "started", "stopping", "stopped"],
+        );
+        names_agree(ExecutorKind::ALL, &["async", "blocking", "command", "http"]);
+    }
+
+    #[test]
+    fn unknown_names_list_the_choices() {
+        let error = "sometimes".parse::<SchedulerRole>().unwrap_err();
         assert_eq!(
-            e.to_string(),
+            error.to_string(),
             "unknown role \"sometimes\" (expected one of: scheduler, worker, both)"
         );
+        assert_eq!(error.kind, "role");
+        let error = "thread".parse::<ExecutorKind>().unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "unknown executor \"thread\" (expected one of: async, blocking, command, http)"
+        );
+    }
+
+    #[test]
+    fn only_success_is_success() {
+        let successes: Vec<_> = JobOutcome::ALL.iter().filter(|o| o.is_success()).collect();
+        assert_eq!(successes, [&JobOutcome::Success]);
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! The data model: tasks, schedules, jobs and job results, with their ids and enums.
 //!
 //! Every type serializes to JSON with its Rust field names (the `--json` output and the
-//! HTTP API use them); timestamps are RFC 3339 strings and durations human strings such as
-//! `"30s"` (see [`crate::duration`]). Defaults follow APScheduler 4.
+//! HTTP API use them); timestamps are RFC 3339 strings (UTC, `Z`) and durations human
+//! strings such as `"30s"` (see [`crate::duration`]). Constructors and omitted JSON fields
+//! take APScheduler 4's defaults; each type has a `validate` for the rules serde cannot
+//! express.
 
 mod ids;
 mod job;
