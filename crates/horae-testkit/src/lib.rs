@@ -1,4 +1,60 @@
 //! Conformance suites that every horae data store and event broker must pass.
 //!
-//! This crate is a placeholder in the workspace layout of DESIGN.md section 2; it gains its
-//! implementation in a later milestone and intentionally exports nothing yet.
+//! A backend's tests are one macro call per suite: [`store_conformance_tests!`] expands to
+//! one `#[tokio::test]` per case of [`store`], each with a fresh store from the factory you
+//! give, so cases run in parallel and report separately. A new invariant gets a case here,
+//! and every backend must then prove it.
+//!
+//! ```ignore
+//! horae_testkit::store_conformance_tests!(|| async {
+//!     std::sync::Arc::new(horae::store::MemoryStore::new()) as std::sync::Arc<dyn horae::store::DataStore>
+//! });
+//! ```
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "conformance checks fail by panicking"
+)]
+
+pub mod store;
+
+/// Expands to one `#[tokio::test]` per store conformance case. `$factory` is an expression
+/// evaluating to a closure that returns a future of `Arc<dyn DataStore>` (a fresh, empty
+/// store per call).
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($factory:expr) => {
+        $crate::store_conformance_tests!(@cases $factory;
+            tasks_are_upserted_listed_and_removed,
+            schedule_conflict_policies,
+            only_due_unpaused_schedules_are_acquired,
+            expired_schedule_leases_can_be_taken_over,
+            concurrent_schedule_acquisition_never_hands_out_twice,
+            released_schedules_insert_their_jobs_once,
+            a_node_cannot_release_a_schedule_it_lost,
+            max_running_jobs_holds_across_nodes,
+            concurrent_job_acquisition_never_hands_out_twice,
+            unstarted_jobs_with_expired_leases_are_handed_out_again,
+            stale_nodes_are_fenced_off,
+            a_node_reacquiring_its_own_job_is_fenced_by_token,
+            lease_extension_keeps_jobs_and_reports_lost_ones,
+            started_jobs_with_expired_leases_are_reaped_exactly_once,
+            reaped_jobs_are_retried_when_the_task_allows,
+            released_retries_wait_for_their_backoff,
+            jobs_past_their_start_deadline_are_not_started,
+            results_are_kept_until_they_expire,
+            cleanup_removes_finished_schedules,
+            pausing_hides_a_schedule_from_acquisition,
+        );
+    };
+    (@cases $factory:expr; $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let factory = $factory;
+                $crate::store::$case(factory().await).await;
+            }
+        )+
+    };
+}

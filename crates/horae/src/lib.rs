@@ -5,10 +5,13 @@
 //! [durations](duration) and the [error types](error). The store and broker traits and the
 //! scheduling engine build on these. `DESIGN.md` is the contract.
 
+pub mod broker;
+pub mod clock;
 pub mod duration;
 pub mod error;
 pub mod event;
 pub mod model;
+pub mod store;
 pub mod trigger;
 
 pub use crate::error::{Error, Result};

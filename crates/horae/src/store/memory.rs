@@ -1,0 +1,668 @@
+//! The in-memory data store: one lock over indexed state.
+//!
+//! Schedules are indexed by next fire time and by lease expiry, jobs by readiness and by
+//! lease expiry, so acquisition touches only what it hands out (plus expired leases) — no
+//! scans or sorts of the whole store. Running jobs per task are updated together with every
+//! lease change under the same lock (invariant 5).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use super::{
+    AddScheduleOutcome, CleanupReport, DataStore, JobBatch, JobRelease, Reaped, ScheduleRelease,
+    ScheduleReleaseReport, StoreResult,
+};
+use crate::clock::{BoxFuture, add};
+use crate::error::{ObjectKind, StoreError};
+use crate::model::{
+    ConflictPolicy, Job, JobId, JobOutcome, JobResult, Schedule, ScheduleId, Task, TaskId,
+};
+use crate::trigger::Trigger;
+
+/// How many ready jobs one acquisition may look at per job it is asked for, so jobs of
+/// tasks at their `max_running_jobs` cannot make acquisition scan the whole queue.
+const SCAN_FACTOR: usize = 32;
+
+/// A data store in process memory; state is lost when the process ends.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    tasks: BTreeMap<TaskId, Task>,
+    schedules: HashMap<ScheduleId, Schedule>,
+    /// Unleased, unpaused schedules with a next fire time.
+    due: BTreeSet<(Timestamp, ScheduleId)>,
+    /// Leased schedules by lease expiry.
+    schedule_leases: BTreeSet<(Timestamp, ScheduleId)>,
+    jobs: HashMap<JobId, Job>,
+    /// Unleased jobs by the time they become ready.
+    ready: BTreeSet<(Timestamp, JobId)>,
+    /// Leased jobs by lease expiry.
+    job_leases: BTreeSet<(Timestamp, JobId)>,
+    /// `(schedule, fire time)` of every queued or running job (invariant 6).
+    fire_times: HashSet<(ScheduleId, Timestamp)>,
+    /// Queued or running jobs per schedule (a finished schedule is removed only at zero).
+    jobs_per_schedule: HashMap<ScheduleId, usize>,
+    /// Leased jobs per task.
+    running: HashMap<TaskId, u32>,
+    results: HashMap<JobId, JobResult>,
+    result_expiry: BTreeSet<(Timestamp, JobId)>,
+}
+
+fn ready_at(job: &Job) -> Timestamp {
+    job.not_before
+        .map_or(job.created_at, |at| at.max(job.created_at))
+}
+
+fn not_found(kind: ObjectKind, id: &impl ToString) -> StoreError {
+    StoreError::NotFound {
+        kind,
+        id: id.to_string(),
+    }
+}
+
+fn lease_lost(id: &JobId) -> StoreError {
+    StoreError::LeaseLost {
+        job_id: id.to_string(),
+    }
+}
+
+/// A deterministic number in `[0, 1)` from a job id and attempt (retry jitter that
+/// simulations can reproduce).
+fn jitter_fraction(id: &JobId, attempt: u32) -> f64 {
+    let bits = id.as_uuid().as_u128() ^ (u128::from(attempt) << 64);
+    let mixed = (bits ^ (bits >> 67)).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835);
+    (mixed >> 75) as f64 / (1u64 << 53) as f64
+}
+
+impl State {
+    fn index_schedule(&mut self, schedule: &Schedule) {
+        if let Some(until) = schedule.acquired_until {
+            self.schedule_leases.insert((until, schedule.id.clone()));
+        } else if let (false, Some(next)) = (schedule.paused, schedule.next_fire_time) {
+            self.due.insert((next, schedule.id.clone()));
+        }
+    }
+
+    fn unindex_schedule(&mut self, schedule: &Schedule) {
+        if let Some(until) = schedule.acquired_until {
+            self.schedule_leases.remove(&(until, schedule.id.clone()));
+        }
+        if let Some(next) = schedule.next_fire_time {
+            self.due.remove(&(next, schedule.id.clone()));
+        }
+    }
+
+    fn index_job(&mut self, job: &Job) {
+        match job.acquired_until {
+            Some(until) => {
+                self.job_leases.insert((until, job.id));
+                *self.running.entry(job.task_id.clone()).or_default() += 1;
+            }
+            None => {
+                self.ready.insert((ready_at(job), job.id));
+            }
+        }
+    }
+
+    fn unindex_job(&mut self, job: &Job) {
+        match job.acquired_until {
+            Some(until) => {
+                self.job_leases.remove(&(until, job.id));
+                if let Some(count) = self.running.get_mut(&job.task_id) {
+                    *count = count.saturating_sub(1);
+                    if *count == 0 {
+                        self.running.remove(&job.task_id);
+                    }
+                }
+            }
+            None => {
+                self.ready.remove(&(ready_at(job), job.id));
+            }
+        }
+    }
+
+    /// Applies `change` to a stored job, keeping the indexes in step.
+    fn update_job(&mut self, id: &JobId, change: impl FnOnce(&mut Job)) -> Option<Job> {
+        let mut job = self.jobs.remove(id)?;
+        self.unindex_job(&job);
+        change(&mut job);
+        self.index_job(&job);
+        self.jobs.insert(job.id, job.clone());
+        Some(job)
+    }
+
+    fn update_schedule(
+        &mut self,
+        id: &ScheduleId,
+        change: impl FnOnce(&mut Schedule),
+    ) -> Option<Schedule> {
+        let mut schedule = self.schedules.remove(id)?;
+        self.unindex_schedule(&schedule);
+        change(&mut schedule);
+        self.index_schedule(&schedule);
+        self.schedules.insert(schedule.id.clone(), schedule.clone());
+        Some(schedule)
+    }
+
+    fn insert_job(&mut self, job: Job) -> Option<JobId> {
+        if let (Some(schedule), Some(fire)) = (&job.schedule_id, job.scheduled_fire_time) {
+            if !self.fire_times.insert((schedule.clone(), fire)) {
+                return None;
+            }
+            *self.jobs_per_schedule.entry(schedule.clone()).or_default() += 1;
+        }
+        self.index_job(&job);
+        let id = job.id;
+        self.jobs.insert(id, job);
+        Some(id)
+    }
+
+    fn remove_job(&mut self, id: &JobId) -> Option<Job> {
+        let job = self.jobs.remove(id)?;
+        self.unindex_job(&job);
+        if let (Some(schedule), Some(fire)) = (&job.schedule_id, job.scheduled_fire_time) {
+            self.fire_times.remove(&(schedule.clone(), fire));
+            if let Some(count) = self.jobs_per_schedule.get_mut(schedule) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    self.jobs_per_schedule.remove(schedule);
+                }
+            }
+        }
+        Some(job)
+    }
+
+    fn store_result(&mut self, result: JobResult) {
+        if result.should_store() {
+            self.result_expiry
+                .insert((result.expires_at, result.job_id));
+            if let Some(old) = self.results.insert(result.job_id, result) {
+                self.result_expiry.remove(&(old.expires_at, old.job_id));
+            }
+        }
+    }
+
+    /// Returns never-started jobs whose lease expired before `now` to the ready queue.
+    fn free_unstarted_expired(&mut self, now: Timestamp) {
+        let expired: Vec<JobId> = self
+            .job_leases
+            .range(..(now, JobId::from_uuid(uuid::Uuid::nil())))
+            .map(|(_, id)| *id)
+            .filter(|id| {
+                self.jobs
+                    .get(id)
+                    .is_some_and(|job| job.started_at.is_none())
+            })
+            .collect();
+        for id in expired {
+            self.update_job(&id, |job| {
+                job.acquired_by = None;
+                job.acquired_until = None;
+            });
+        }
+    }
+}
+
+/// Wraps an already computed value as a finished future.
+fn done<'a, T: Send + 'a>(value: T) -> BoxFuture<'a, T> {
+    Box::pin(std::future::ready(value))
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // No code path panics while holding the lock, so a poisoned lock still guards
+        // consistent state.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl DataStore for MemoryStore {
+    fn put_task(&self, task: Task) -> BoxFuture<'_, StoreResult<bool>> {
+        let result = task
+            .validate()
+            .map_err(|e| StoreError::Invalid(e.to_string()))
+            .map(|()| self.lock().tasks.insert(task.id.clone(), task).is_none());
+        done(result)
+    }
+
+    fn remove_task<'a>(&'a self, id: &'a TaskId) -> BoxFuture<'a, StoreResult<()>> {
+        let removed = self.lock().tasks.remove(id);
+        done(
+            removed
+                .map(|_| ())
+                .ok_or_else(|| not_found(ObjectKind::Task, id)),
+        )
+    }
+
+    fn get_task<'a>(&'a self, id: &'a TaskId) -> BoxFuture<'a, StoreResult<Option<Task>>> {
+        done(Ok(self.lock().tasks.get(id).cloned()))
+    }
+
+    fn get_tasks(&self) -> BoxFuture<'_, StoreResult<Vec<Task>>> {
+        done(Ok(self.lock().tasks.values().cloned().collect()))
+    }
+
+    fn add_schedule(
+        &self,
+        mut schedule: Schedule,
+        policy: ConflictPolicy,
+    ) -> BoxFuture<'_, StoreResult<AddScheduleOutcome>> {
+        if let Err(e) = schedule.validate() {
+            return done(Err(StoreError::Invalid(e.to_string())));
+        }
+        schedule.acquired_by = None;
+        schedule.acquired_until = None;
+        let mut state = self.lock();
+        let outcome = match (state.schedules.get(&schedule.id).cloned(), policy) {
+            (None, _) => AddScheduleOutcome::Added,
+            (Some(_), ConflictPolicy::DoNothing) => return done(Ok(AddScheduleOutcome::Kept)),
+            (Some(_), ConflictPolicy::Exception) => {
+                return done(Err(StoreError::Conflict {
+                    kind: ObjectKind::Schedule,
+                    id: schedule.id.to_string(),
+                }));
+            }
+            (Some(old), ConflictPolicy::Replace) => {
+                state.unindex_schedule(&old);
+                AddScheduleOutcome::Replaced
+            }
+        };
+        state.index_schedule(&schedule);
+        state.schedules.insert(schedule.id.clone(), schedule);
+        done(Ok(outcome))
+    }
+
+    fn set_paused<'a>(
+        &'a self,
+        id: &'a ScheduleId,
+        paused: bool,
+        next: Option<(Trigger, Option<Timestamp>)>,
+    ) -> BoxFuture<'a, StoreResult<Schedule>> {
+        let updated = self.lock().update_schedule(id, |schedule| {
+            schedule.paused = paused;
+            if let Some((trigger, next_fire_time)) = next {
+                schedule.trigger = trigger;
+                schedule.next_fire_time = next_fire_time;
+            }
+        });
+        done(updated.ok_or_else(|| not_found(ObjectKind::Schedule, id)))
+    }
+
+    fn remove_schedules<'a>(
+        &'a self,
+        ids: &'a [ScheduleId],
+    ) -> BoxFuture<'a, StoreResult<Vec<Schedule>>> {
+        let mut state = self.lock();
+        let mut removed = Vec::new();
+        for id in ids {
+            if let Some(schedule) = state.schedules.remove(id) {
+                state.unindex_schedule(&schedule);
+                removed.push(schedule);
+            }
+        }
+        done(Ok(removed))
+    }
+
+    fn get_schedule<'a>(
+        &'a self,
+        id: &'a ScheduleId,
+    ) -> BoxFuture<'a, StoreResult<Option<Schedule>>> {
+        done(Ok(self.lock().schedules.get(id).cloned()))
+    }
+
+    fn get_schedules(&self) -> BoxFuture<'_, StoreResult<Vec<Schedule>>> {
+        let mut all: Vec<Schedule> = self.lock().schedules.values().cloned().collect();
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        done(Ok(all))
+    }
+
+    fn acquire_schedules<'a>(
+        &'a self,
+        node: &'a str,
+        lease: Duration,
+        limit: usize,
+        now: Timestamp,
+    ) -> BoxFuture<'a, StoreResult<Vec<Schedule>>> {
+        let mut state = self.lock();
+        // Leases that expired before now make their schedules acquirable again.
+        let expired: Vec<ScheduleId> = state
+            .schedule_leases
+            .iter()
+            .take_while(|(until, _)| *until < now)
+            .map(|(_, id)| id.clone())
+            .collect();
+        for id in &expired {
+            state.update_schedule(id, |s| {
+                s.acquired_by = None;
+                s.acquired_until = None;
+            });
+        }
+        let due: Vec<ScheduleId> = state
+            .due
+            .iter()
+            .take_while(|(next, _)| *next <= now)
+            .take(limit)
+            .map(|(_, id)| id.clone())
+            .collect();
+        let until = add(now, lease);
+        let acquired = due
+            .iter()
+            .filter_map(|id| {
+                state.update_schedule(id, |s| {
+                    s.acquired_by = Some(node.to_owned());
+                    s.acquired_until = Some(until);
+                })
+            })
+            .collect();
+        done(Ok(acquired))
+    }
+
+    fn release_schedules<'a>(
+        &'a self,
+        node: &'a str,
+        releases: Vec<ScheduleRelease>,
+    ) -> BoxFuture<'a, StoreResult<ScheduleReleaseReport>> {
+        let mut state = self.lock();
+        let mut report = ScheduleReleaseReport::default();
+        for release in releases {
+            let held = state
+                .schedules
+                .get(&release.schedule_id)
+                .is_some_and(|s| s.acquired_by.as_deref() == Some(node));
+            if !held {
+                report.lost.push(release.schedule_id);
+                continue;
+            }
+            state.update_schedule(&release.schedule_id, |s| {
+                s.trigger = release.trigger;
+                s.next_fire_time = release.next_fire_time;
+                s.last_fire_time = release.last_fire_time;
+                s.acquired_by = None;
+                s.acquired_until = None;
+            });
+            for job in release.jobs {
+                if let Some(id) = state.insert_job(job) {
+                    report.jobs_added.push(id);
+                }
+            }
+            report.released.push(release.schedule_id);
+        }
+        done(Ok(report))
+    }
+
+    fn next_schedule_run_time(&self) -> BoxFuture<'_, StoreResult<Option<Timestamp>>> {
+        let state = self.lock();
+        let due = state.due.first().map(|(at, _)| *at);
+        let lease_end = state.schedule_leases.first().map(|(until, _)| *until);
+        done(Ok(due.into_iter().chain(lease_end).min()))
+    }
+
+    fn add_jobs(&self, jobs: Vec<Job>) -> BoxFuture<'_, StoreResult<Vec<JobId>>> {
+        if let Some(e) = jobs.iter().find_map(|job| job.validate().err()) {
+            return done(Err(StoreError::Invalid(e.to_string())));
+        }
+        let mut state = self.lock();
+        done(Ok(jobs
+            .into_iter()
+            .filter_map(|job| state.insert_job(job))
+            .collect()))
+    }
+
+    fn get_job<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, StoreResult<Option<Job>>> {
+        done(Ok(self.lock().jobs.get(id).cloned()))
+    }
+
+    fn get_jobs(&self) -> BoxFuture<'_, StoreResult<Vec<Job>>> {
+        let mut all: Vec<Job> = self.lock().jobs.values().cloned().collect();
+        all.sort_by_key(|job| (job.created_at, job.id));
+        done(Ok(all))
+    }
+
+    fn acquire_jobs<'a>(
+        &'a self,
+        node: &'a str,
+        lease: Duration,
+        limit: usize,
+        now: Timestamp,
+    ) -> BoxFuture<'a, StoreResult<JobBatch>> {
+        let mut state = self.lock();
+        state.free_unstarted_expired(now);
+        let candidates: Vec<JobId> = state
+            .ready
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .take(limit.saturating_mul(SCAN_FACTOR).max(limit))
+            .map(|(_, id)| *id)
+            .collect();
+        let until = add(now, lease);
+        let mut batch = JobBatch::default();
+        for id in candidates {
+            if batch.acquired.len() >= limit {
+                break;
+            }
+            let Some(job) = state.jobs.get(&id) else {
+                continue;
+            };
+            if job.start_deadline.is_some_and(|deadline| deadline < now) {
+                if let Some(job) = state.remove_job(&id) {
+                    let mut result =
+                        JobResult::new(&job, JobOutcome::MissedStartDeadline, None, now);
+                    result.error =
+                        Some("the job could not start before its start deadline".to_owned());
+                    state.store_result(result.clone());
+                    batch.missed.push(result);
+                }
+                continue;
+            }
+            let limit_reached = state
+                .tasks
+                .get(&job.task_id)
+                .and_then(|task| task.max_running_jobs)
+                .is_some_and(|max| state.running.get(&job.task_id).copied().unwrap_or(0) >= max);
+            if limit_reached {
+                continue;
+            }
+            if let Some(job) = state.update_job(&id, |job| {
+                job.acquired_by = Some(node.to_owned());
+                job.acquired_until = Some(until);
+                job.lease_token += 1;
+            }) {
+                batch.acquired.push(job);
+            }
+        }
+        done(Ok(batch))
+    }
+
+    fn start_job<'a>(
+        &'a self,
+        node: &'a str,
+        id: &'a JobId,
+        token: u64,
+        now: Timestamp,
+    ) -> BoxFuture<'a, StoreResult<Job>> {
+        let mut state = self.lock();
+        let holds = state.jobs.get(id).is_some_and(|job| {
+            job.acquired_by.as_deref() == Some(node)
+                && job.lease_token == token
+                && job.acquired_until.is_some_and(|until| until >= now)
+        });
+        if !holds {
+            return done(Err(lease_lost(id)));
+        }
+        let started = state.update_job(id, |job| {
+            job.started_at.get_or_insert(now);
+        });
+        done(started.ok_or_else(|| lease_lost(id)))
+    }
+
+    fn release_job<'a>(
+        &'a self,
+        node: &'a str,
+        id: &'a JobId,
+        token: u64,
+        release: JobRelease,
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        let mut state = self.lock();
+        let holds = state.jobs.get(id).is_some_and(|job| {
+            job.acquired_by.as_deref() == Some(node) && job.lease_token == token
+        });
+        if !holds {
+            return done(Err(lease_lost(id)));
+        }
+        match release {
+            JobRelease::Finish(result) => {
+                state.remove_job(id);
+                state.store_result(result);
+            }
+            JobRelease::Retry { result, at } => {
+                state.store_result(result);
+                state.update_job(id, |job| {
+                    job.attempt += 1;
+                    job.started_at = None;
+                    job.acquired_by = None;
+                    job.acquired_until = None;
+                    job.not_before = Some(at);
+                });
+            }
+        }
+        done(Ok(()))
+    }
+
+    fn extend_leases<'a>(
+        &'a self,
+        node: &'a str,
+        jobs: &'a [(JobId, u64)],
+        schedules: &'a [ScheduleId],
+        until: Timestamp,
+    ) -> BoxFuture<'a, StoreResult<Vec<JobId>>> {
+        let mut state = self.lock();
+        let mut lost = Vec::new();
+        for (id, token) in jobs {
+            let holds = state.jobs.get(id).is_some_and(|job| {
+                job.acquired_by.as_deref() == Some(node) && job.lease_token == *token
+            });
+            if holds {
+                state.update_job(id, |job| job.acquired_until = Some(until));
+            } else {
+                lost.push(*id);
+            }
+        }
+        for id in schedules {
+            if state
+                .schedules
+                .get(id)
+                .is_some_and(|s| s.acquired_by.as_deref() == Some(node))
+            {
+                state.update_schedule(id, |s| s.acquired_until = Some(until));
+            }
+        }
+        done(Ok(lost))
+    }
+
+    fn reap_expired(&self, now: Timestamp) -> BoxFuture<'_, StoreResult<Vec<Reaped>>> {
+        let mut state = self.lock();
+        state.free_unstarted_expired(now);
+        let expired: Vec<JobId> = state
+            .job_leases
+            .iter()
+            .take_while(|(until, _)| *until < now)
+            .map(|(_, id)| *id)
+            .collect();
+        let mut reaped = Vec::new();
+        for id in expired {
+            let Some(job) = state.jobs.get(&id).cloned() else {
+                continue;
+            };
+            let node = job.acquired_by.clone().unwrap_or_default();
+            let retry_delay = state
+                .tasks
+                .get(&job.task_id)
+                .and_then(|task| task.retry.as_ref())
+                .and_then(|retry| retry.delay(job.attempt, jitter_fraction(&id, job.attempt)));
+            let mut result = JobResult::new(&job, JobOutcome::Abandoned, job.started_at, now);
+            result.error = Some(format!(
+                "node '{node}' stopped renewing the lease while the job was running"
+            ));
+            match retry_delay {
+                Some(delay) => {
+                    state.store_result(result);
+                    if let Some(job) = state.update_job(&id, |job| {
+                        job.attempt += 1;
+                        job.started_at = None;
+                        job.acquired_by = None;
+                        job.acquired_until = None;
+                        job.not_before = Some(add(now, delay));
+                    }) {
+                        reaped.push(Reaped::Requeued {
+                            job: id,
+                            task_id: job.task_id,
+                            attempt: job.attempt,
+                        });
+                    }
+                }
+                None => {
+                    state.remove_job(&id);
+                    state.store_result(result.clone());
+                    reaped.push(Reaped::Abandoned(result));
+                }
+            }
+        }
+        done(Ok(reaped))
+    }
+
+    fn get_job_result<'a>(
+        &'a self,
+        id: &'a JobId,
+    ) -> BoxFuture<'a, StoreResult<Option<JobResult>>> {
+        done(Ok(self.lock().results.get(id).cloned()))
+    }
+
+    fn cleanup(&self, now: Timestamp) -> BoxFuture<'_, StoreResult<CleanupReport>> {
+        let mut state = self.lock();
+        let mut report = CleanupReport::default();
+        let expired: Vec<(Timestamp, JobId)> = state
+            .result_expiry
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .copied()
+            .collect();
+        for key in expired {
+            state.result_expiry.remove(&key);
+            state.results.remove(&key.1);
+            report.expired_results += 1;
+        }
+        let finished: Vec<ScheduleId> = state
+            .schedules
+            .values()
+            .filter(|s| {
+                s.next_fire_time.is_none()
+                    && s.acquired_by.is_none()
+                    && !state.jobs_per_schedule.contains_key(&s.id)
+            })
+            .map(|s| s.id.clone())
+            .collect();
+        for id in finished {
+            if let Some(schedule) = state.schedules.remove(&id) {
+                state.unindex_schedule(&schedule);
+                report
+                    .finished_schedules
+                    .push((schedule.id, schedule.task_id));
+            }
+        }
+        done(Ok(report))
+    }
+}
