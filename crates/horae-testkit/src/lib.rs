@@ -6,6 +6,9 @@
 //! and every backend must then prove it.
 //!
 //! ```ignore
+//! horae_testkit::broker_conformance_tests!(|| async {
+//!     std::sync::Arc::new(horae::broker::LocalBroker::new()) as std::sync::Arc<dyn horae::broker::EventBroker>
+//! });
 //! horae_testkit::store_conformance_tests!(|| async {
 //!     std::sync::Arc::new(horae::store::MemoryStore::new()) as std::sync::Arc<dyn horae::store::DataStore>
 //! });
@@ -17,7 +20,32 @@
     reason = "conformance checks fail by panicking"
 )]
 
+pub mod broker;
 pub mod store;
+
+/// Expands to one `#[tokio::test]` per broker conformance case. `$factory` is an
+/// expression evaluating to a closure that returns a future of `Arc<dyn EventBroker>` (a
+/// fresh, isolated broker per call).
+#[macro_export]
+macro_rules! broker_conformance_tests {
+    ($factory:expr) => {
+        $crate::broker_conformance_tests!(@cases $factory;
+            every_subscriber_receives_every_event_in_order,
+            subscribers_see_only_later_events,
+            closed_subscribers_get_nothing_and_block_nobody,
+            publishing_without_subscribers_succeeds,
+        );
+    };
+    (@cases $factory:expr; $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let factory = $factory;
+                $crate::broker::$case(factory().await).await;
+            }
+        )+
+    };
+}
 
 /// Expands to one `#[tokio::test]` per store conformance case. `$factory` is an expression
 /// evaluating to a closure that returns a future of `Arc<dyn DataStore>` (a fresh, empty
