@@ -11,6 +11,8 @@ pub mod duration;
 pub mod error;
 pub mod event;
 pub mod model;
+mod random;
+pub mod scheduler;
 pub mod store;
 pub mod trigger;
 

@@ -73,12 +73,9 @@ fn lease_lost(id: &JobId) -> StoreError {
     }
 }
 
-/// A deterministic number in `[0, 1)` from a job id and attempt (retry jitter that
-/// simulations can reproduce).
+/// Retry jitter for a job's attempt, reproducible in simulations.
 fn jitter_fraction(id: &JobId, attempt: u32) -> f64 {
-    let bits = id.as_uuid().as_u128() ^ (u128::from(attempt) << 64);
-    let mixed = (bits ^ (bits >> 67)).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835);
-    (mixed >> 75) as f64 / (1u64 << 53) as f64
+    crate::random::unit_fraction(id.as_uuid().as_u128() ^ (u128::from(attempt) << 64))
 }
 
 impl State {

@@ -6,6 +6,7 @@
 )]
 
 mod model;
+mod schedule_processor;
 mod trigger_invalid;
 mod trigger_props;
 mod trigger_vectors;
