@@ -15,7 +15,10 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::broker::EventBroker;
+use tokio_util::sync::CancellationToken;
+
+use super::job_processor::Backoff;
+use crate::broker::{EventBroker, Subscription};
 use crate::clock::{Clock, add};
 use crate::error::StoreError;
 use crate::event::Event;
@@ -35,6 +38,8 @@ pub struct ScheduleProcessorConfig {
     /// The most jobs one schedule creates per pass under coalesce policy `all` (default
     /// 10,000); further due fire times are handled in the next pass.
     pub max_jobs_per_schedule: usize,
+    /// The longest wait between passes when no event arrives (default 1 s).
+    pub poll_interval: Duration,
 }
 
 impl ScheduleProcessorConfig {
@@ -45,6 +50,7 @@ impl ScheduleProcessorConfig {
             lease_duration: Duration::from_secs(30),
             batch_size: 100,
             max_jobs_per_schedule: 10_000,
+            poll_interval: Duration::from_secs(1),
         }
     }
 }
@@ -159,10 +165,68 @@ impl ScheduleProcessor {
         Ok(report)
     }
 
+    /// Processes due schedules until `shutdown`: at once while full batches come back,
+    /// otherwise at the next fire time, at an earlier one announced by an event, or after the
+    /// poll interval; backs off while the store is unavailable (invariant 10).
+    pub async fn run_loop(&self, shutdown: CancellationToken) {
+        let mut events = self.broker.subscribe();
+        let mut backoff = Backoff::new();
+        while !shutdown.is_cancelled() {
+            let wait = match self.process_due().await {
+                Ok(report) if report.acquired >= self.config.batch_size => {
+                    backoff.reset();
+                    continue;
+                }
+                Ok(_) => {
+                    backoff.reset();
+                    let next = self.store.next_schedule_run_time().await.unwrap_or(None);
+                    let now = self.clock.now();
+                    let until_next = next.map_or(self.config.poll_interval, |at| {
+                        Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO)
+                    });
+                    until_next.min(self.config.poll_interval)
+                }
+                Err(error) => {
+                    let wait = backoff.next();
+                    tracing::warn!(%error, retry_in = ?wait, "processing schedules failed");
+                    wait
+                }
+            };
+            let deadline = add(self.clock.now(), wait);
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = self.clock.sleep_until(deadline) => {}
+                () = earlier_schedule(&mut events, deadline) => {}
+            }
+        }
+    }
+
     async fn publish(&self, event: Event) {
         // Events only wake other nodes early; a lost one costs latency, never correctness.
         if let Err(error) = self.broker.publish(event).await {
             tracing::warn!(%error, "could not publish an event");
+        }
+    }
+}
+
+/// Waits for an event announcing a schedule due before `deadline`.
+async fn earlier_schedule(events: &mut Subscription, deadline: Timestamp) {
+    loop {
+        match events.recv().await {
+            Some(
+                Event::ScheduleAdded {
+                    next_fire_time: Some(at),
+                    ..
+                }
+                | Event::ScheduleUpdated {
+                    next_fire_time: Some(at),
+                    ..
+                },
+            ) if at < deadline => {
+                return;
+            }
+            Some(_) => {}
+            None => std::future::pending().await,
         }
     }
 }

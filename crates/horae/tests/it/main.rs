@@ -7,6 +7,7 @@
 
 mod model;
 mod schedule_processor;
+mod scheduler;
 mod trigger_invalid;
 mod trigger_props;
 mod trigger_vectors;
