@@ -41,8 +41,11 @@ struct State {
     /// Leased schedules by lease expiry.
     schedule_leases: BTreeSet<(Timestamp, ScheduleId)>,
     jobs: HashMap<JobId, Job>,
-    /// Unleased jobs by the time they become ready.
-    ready: BTreeSet<(Timestamp, JobId)>,
+    /// Unleased jobs by the time they become ready, then insertion order (FIFO).
+    ready: BTreeSet<(Timestamp, u64, JobId)>,
+    /// Each job's insertion number.
+    sequence: HashMap<JobId, u64>,
+    next_sequence: u64,
     /// Leased jobs by lease expiry.
     job_leases: BTreeSet<(Timestamp, JobId)>,
     /// `(schedule, fire time)` of every queued or running job (invariant 6).
@@ -103,7 +106,8 @@ impl State {
                 *self.running.entry(job.task_id.clone()).or_default() += 1;
             }
             None => {
-                self.ready.insert((ready_at(job), job.id));
+                let sequence = self.sequence.get(&job.id).copied().unwrap_or(0);
+                self.ready.insert((ready_at(job), sequence, job.id));
             }
         }
     }
@@ -120,7 +124,8 @@ impl State {
                 }
             }
             None => {
-                self.ready.remove(&(ready_at(job), job.id));
+                let sequence = self.sequence.get(&job.id).copied().unwrap_or(0);
+                self.ready.remove(&(ready_at(job), sequence, job.id));
             }
         }
     }
@@ -155,6 +160,8 @@ impl State {
             }
             *self.jobs_per_schedule.entry(schedule.clone()).or_default() += 1;
         }
+        self.next_sequence += 1;
+        self.sequence.insert(job.id, self.next_sequence);
         self.index_job(&job);
         let id = job.id;
         self.jobs.insert(id, job);
@@ -164,6 +171,7 @@ impl State {
     fn remove_job(&mut self, id: &JobId) -> Option<Job> {
         let job = self.jobs.remove(id)?;
         self.unindex_job(&job);
+        self.sequence.remove(id);
         if let (Some(schedule), Some(fire)) = (&job.schedule_id, job.scheduled_fire_time) {
             self.fire_times.remove(&(schedule.clone(), fire));
             if let Some(count) = self.jobs_per_schedule.get_mut(schedule) {
@@ -441,9 +449,9 @@ impl DataStore for MemoryStore {
         let candidates: Vec<JobId> = state
             .ready
             .iter()
-            .take_while(|(at, _)| *at <= now)
+            .take_while(|(at, _, _)| *at <= now)
             .take(limit.saturating_mul(SCAN_FACTOR).max(limit))
-            .map(|(_, id)| *id)
+            .map(|(_, _, id)| *id)
             .collect();
         let until = add(now, lease);
         let mut batch = JobBatch::default();

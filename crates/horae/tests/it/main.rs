@@ -5,6 +5,7 @@
     reason = "tests fail by panicking"
 )]
 
+mod failover;
 mod model;
 mod schedule_processor;
 mod scheduler;
