@@ -22,6 +22,8 @@ enum Command {
     /// Work with triggers (preview fire times).
     #[command(subcommand)]
     Trigger(commands::trigger::TriggerCommand),
+    /// Measure throughput and timing on the same workloads as the APScheduler peer harness.
+    Bench(commands::bench::BenchArgs),
 }
 
 /// A failure that decides the process exit code.
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Trigger(command) => commands::trigger::run(command),
+        Command::Bench(args) => commands::bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

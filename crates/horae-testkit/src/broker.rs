@@ -24,10 +24,11 @@ fn event(n: i64) -> Event {
 }
 
 async fn next(subscription: &mut Subscription) -> Event {
-    tokio::time::timeout(DELIVERY, subscription.recv())
+    let event = tokio::time::timeout(DELIVERY, subscription.recv())
         .await
         .expect("event delivered in time")
-        .expect("broker still open")
+        .expect("broker still open");
+    (*event).clone()
 }
 
 /// Every subscriber receives every event, in publication order.

@@ -1,5 +1,7 @@
 //! The local broker: fan-out within one process.
 
+use std::sync::Arc;
+
 use tokio::sync::broadcast;
 
 use super::{EventBroker, Subscription};
@@ -13,7 +15,7 @@ pub const DEFAULT_CAPACITY: usize = 4096;
 /// Delivers events to subscribers in the same process.
 #[derive(Debug, Clone)]
 pub struct LocalBroker {
-    sender: broadcast::Sender<Event>,
+    sender: broadcast::Sender<Arc<Event>>,
 }
 
 impl LocalBroker {
@@ -39,7 +41,7 @@ impl Default for LocalBroker {
 impl EventBroker for LocalBroker {
     fn publish(&self, event: Event) -> BoxFuture<'_, Result<(), BrokerError>> {
         // No subscribers is not an error: nobody needed the event.
-        let _ = self.sender.send(event);
+        let _ = self.sender.send(Arc::new(event));
         Box::pin(std::future::ready(Ok(())))
     }
 

@@ -7,6 +7,8 @@
 
 mod local;
 
+use std::sync::Arc;
+
 use tokio::sync::broadcast;
 
 pub use self::local::{DEFAULT_CAPACITY, LocalBroker};
@@ -26,13 +28,14 @@ pub trait EventBroker: Send + Sync + 'static {
 /// A stream of events from a broker.
 #[derive(Debug)]
 pub struct Subscription {
-    receiver: broadcast::Receiver<Event>,
+    receiver: broadcast::Receiver<Arc<Event>>,
     missed: u64,
 }
 
 impl Subscription {
-    /// Wraps a receiver of a broker's local fan-out channel.
-    pub fn new(receiver: broadcast::Receiver<Event>) -> Subscription {
+    /// Wraps a receiver of a broker's local fan-out channel (events are shared, not copied,
+    /// between subscribers).
+    pub fn new(receiver: broadcast::Receiver<Arc<Event>>) -> Subscription {
         Subscription {
             receiver,
             missed: 0,
@@ -41,7 +44,7 @@ impl Subscription {
 
     /// The next event, or `None` once the broker is gone. Events this subscriber was too
     /// slow to take are skipped and counted in [`Subscription::missed`].
-    pub async fn recv(&mut self) -> Option<Event> {
+    pub async fn recv(&mut self) -> Option<Arc<Event>> {
         loop {
             match self.receiver.recv().await {
                 Ok(event) => return Some(event),

@@ -621,8 +621,8 @@ impl Scheduler {
 
 async fn wait_released(events: &mut Subscription, id: JobId) {
     loop {
-        match events.recv().await {
-            Some(Event::JobReleased { job_id, .. }) if job_id == id => return,
+        match events.recv().await.as_deref() {
+            Some(Event::JobReleased { job_id, .. }) if *job_id == id => return,
             Some(_) => {}
             None => std::future::pending().await,
         }

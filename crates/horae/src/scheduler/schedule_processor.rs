@@ -212,7 +212,7 @@ impl ScheduleProcessor {
 /// Waits for an event announcing a schedule due before `deadline`.
 async fn earlier_schedule(events: &mut Subscription, deadline: Timestamp) {
     loop {
-        match events.recv().await {
+        match events.recv().await.as_deref() {
             Some(
                 Event::ScheduleAdded {
                     next_fire_time: Some(at),
@@ -222,7 +222,7 @@ async fn earlier_schedule(events: &mut Subscription, deadline: Timestamp) {
                     next_fire_time: Some(at),
                     ..
                 },
-            ) if at < deadline => {
+            ) if *at < deadline => {
                 return;
             }
             Some(_) => {}

@@ -22,10 +22,6 @@ use crate::model::{
 };
 use crate::trigger::Trigger;
 
-/// How many ready jobs one acquisition may look at per job it is asked for, so jobs of
-/// tasks at their `max_running_jobs` cannot make acquisition scan the whole queue.
-const SCAN_FACTOR: usize = 32;
-
 /// A data store in process memory; state is lost when the process ends.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
@@ -41,8 +37,11 @@ struct State {
     /// Leased schedules by lease expiry.
     schedule_leases: BTreeSet<(Timestamp, ScheduleId)>,
     jobs: HashMap<JobId, Job>,
-    /// Unleased jobs by the time they become ready, then insertion order (FIFO).
-    ready: BTreeSet<(Timestamp, u64, JobId)>,
+    /// Unleased jobs per task, by the time they become ready, then insertion order (FIFO).
+    ready: HashMap<TaskId, BTreeSet<ReadyKey>>,
+    /// The first ready job of every task: acquisition walks these, skipping tasks at
+    /// their `max_running_jobs` without looking at their queued jobs.
+    heads: BTreeSet<(ReadyKey, TaskId)>,
     /// Each job's insertion number.
     sequence: HashMap<JobId, u64>,
     next_sequence: u64,
@@ -57,6 +56,9 @@ struct State {
     results: HashMap<JobId, JobResult>,
     result_expiry: BTreeSet<(Timestamp, JobId)>,
 }
+
+/// When a job becomes ready, its insertion number, and its id.
+type ReadyKey = (Timestamp, u64, JobId);
 
 fn ready_at(job: &Job) -> Timestamp {
     job.not_before
@@ -106,8 +108,16 @@ impl State {
                 *self.running.entry(job.task_id.clone()).or_default() += 1;
             }
             None => {
-                let sequence = self.sequence.get(&job.id).copied().unwrap_or(0);
-                self.ready.insert((ready_at(job), sequence, job.id));
+                let key = self.ready_key(job);
+                let queue = self.ready.entry(job.task_id.clone()).or_default();
+                let old_head = queue.first().copied();
+                queue.insert(key);
+                if old_head.is_none_or(|head| key < head) {
+                    if let Some(head) = old_head {
+                        self.heads.remove(&(head, job.task_id.clone()));
+                    }
+                    self.heads.insert((key, job.task_id.clone()));
+                }
             }
         }
     }
@@ -124,10 +134,42 @@ impl State {
                 }
             }
             None => {
-                let sequence = self.sequence.get(&job.id).copied().unwrap_or(0);
-                self.ready.remove(&(ready_at(job), sequence, job.id));
+                let key = self.ready_key(job);
+                let Some(queue) = self.ready.get_mut(&job.task_id) else {
+                    return;
+                };
+                let was_head = queue.first() == Some(&key);
+                queue.remove(&key);
+                if was_head {
+                    self.heads.remove(&(key, job.task_id.clone()));
+                    match queue.first().copied() {
+                        Some(next) => {
+                            self.heads.insert((next, job.task_id.clone()));
+                        }
+                        None => {
+                            self.ready.remove(&job.task_id);
+                        }
+                    }
+                }
             }
         }
+    }
+
+    fn ready_key(&self, job: &Job) -> ReadyKey {
+        (
+            ready_at(job),
+            self.sequence.get(&job.id).copied().unwrap_or(0),
+            job.id,
+        )
+    }
+
+    /// The oldest ready job (at `now`) of a task not in `blocked`.
+    fn next_ready(&self, now: Timestamp, blocked: &HashSet<TaskId>) -> Option<JobId> {
+        self.heads
+            .iter()
+            .take_while(|((at, _, _), _)| *at <= now)
+            .find(|(_, task)| !blocked.contains(task))
+            .map(|((_, _, id), _)| *id)
     }
 
     /// Applies `change` to a stored job, keeping the indexes in step.
@@ -446,21 +488,15 @@ impl DataStore for MemoryStore {
     ) -> BoxFuture<'a, StoreResult<JobBatch>> {
         let mut state = self.lock();
         state.free_unstarted_expired(now);
-        let candidates: Vec<JobId> = state
-            .ready
-            .iter()
-            .take_while(|(at, _, _)| *at <= now)
-            .take(limit.saturating_mul(SCAN_FACTOR).max(limit))
-            .map(|(_, _, id)| *id)
-            .collect();
         let until = add(now, lease);
         let mut batch = JobBatch::default();
-        for id in candidates {
-            if batch.acquired.len() >= limit {
+        let mut blocked = HashSet::new();
+        while batch.acquired.len() < limit {
+            let Some(id) = state.next_ready(now, &blocked) else {
                 break;
-            }
+            };
             let Some(job) = state.jobs.get(&id) else {
-                continue;
+                break;
             };
             if job.start_deadline.is_some_and(|deadline| deadline < now) {
                 if let Some(job) = state.remove_job(&id) {
@@ -473,20 +509,23 @@ impl DataStore for MemoryStore {
                 }
                 continue;
             }
+            let task_id = job.task_id.clone();
             let limit_reached = state
                 .tasks
-                .get(&job.task_id)
+                .get(&task_id)
                 .and_then(|task| task.max_running_jobs)
-                .is_some_and(|max| state.running.get(&job.task_id).copied().unwrap_or(0) >= max);
+                .is_some_and(|max| state.running.get(&task_id).copied().unwrap_or(0) >= max);
             if limit_reached {
+                blocked.insert(task_id);
                 continue;
             }
-            if let Some(job) = state.update_job(&id, |job| {
+            match state.update_job(&id, |job| {
                 job.acquired_by = Some(node.to_owned());
                 job.acquired_until = Some(until);
                 job.lease_token += 1;
             }) {
-                batch.acquired.push(job);
+                Some(job) => batch.acquired.push(job),
+                None => break,
             }
         }
         done(Ok(batch))

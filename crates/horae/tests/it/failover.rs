@@ -107,13 +107,14 @@ async fn a_stalled_node_is_fenced_off_and_keeps_running() {
     let (mut abandoned_by_b, mut lease_lost_on_a) = (false, false);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while !(abandoned_by_b && lease_lost_on_a) && tokio::time::Instant::now() < deadline {
-        match tokio::time::timeout(Duration::from_secs(1), events.recv()).await {
+        let event = tokio::time::timeout(Duration::from_secs(1), events.recv()).await;
+        match event.as_ref().map(|e| e.as_deref()) {
             Ok(Some(Event::JobReleased {
                 outcome: JobOutcome::Abandoned,
                 node_id,
                 ..
-            })) if node_id == "b" => abandoned_by_b = true,
-            Ok(Some(Event::JobLeaseLost { node_id, .. })) if node_id == "a" => {
+            })) if *node_id == "b" => abandoned_by_b = true,
+            Ok(Some(Event::JobLeaseLost { node_id, .. })) if *node_id == "a" => {
                 lease_lost_on_a = true
             }
             _ => {}

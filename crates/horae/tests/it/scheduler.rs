@@ -323,9 +323,9 @@ async fn jobs_outliving_their_lease_are_never_started_twice() {
     let mut released = HashMap::new();
     while let Ok(Some(event)) = tokio::time::timeout(Duration::from_millis(1), events.recv()).await
     {
-        match event {
+        match &*event {
             Event::JobLeaseLost { .. } => lost += 1,
-            Event::JobReleased { outcome, .. } => *released.entry(outcome).or_insert(0) += 1,
+            Event::JobReleased { outcome, .. } => *released.entry(*outcome).or_insert(0) += 1,
             _ => {}
         }
     }
