@@ -53,8 +53,13 @@ fn fewer_times_when_the_trigger_ends() {
         r#"{"type":"interval","hours":1,"start_time":"2026-01-01T00:00:00Z","end_time":"2026-01-01T02:30:00Z"}"#,
         &["--count", "10"],
     );
-    assert_eq!(stdout(&ended).lines().count(), 3);
+    assert_eq!(ended.status.code(), Some(0), "{}", stderr(&ended));
+    assert_eq!(
+        stdout(&ended),
+        "2026-01-01T00:00:00+00:00\n2026-01-01T01:00:00+00:00\n2026-01-01T02:00:00+00:00\n"
+    );
     let zero = preview(NY_GAP, &["--count", "0", "--format", "json"]);
+    assert_eq!(zero.status.code(), Some(0));
     assert_eq!(stdout(&zero).trim(), "[]");
 }
 
@@ -71,6 +76,14 @@ fn reads_the_trigger_from_a_file_or_stdin() {
         Some(NY_GAP),
     );
     assert_eq!(stdout(&from_stdin), "2026-03-07T02:30:00-05:00\n");
+    let empty_stdin = horae(&["trigger", "preview", "--trigger", "@-"], Some(""));
+    assert_eq!(empty_stdin.status.code(), Some(2));
+    assert!(stdout(&empty_stdin).is_empty());
+    assert!(
+        stderr(&empty_stdin).contains("invalid JSON"),
+        "{}",
+        stderr(&empty_stdin)
+    );
     let missing = preview("@/nonexistent/horae.json", &[]);
     assert_eq!(missing.status.code(), Some(2));
     assert!(stderr(&missing).contains("/nonexistent/horae.json"));
@@ -82,15 +95,28 @@ fn now_fixes_an_omitted_start_time() {
         r#"{"type":"interval","minutes":30}"#,
         &["--count", "2", "--now", "2026-01-01T00:00:00Z"],
     );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(
         stdout(&out),
         "2026-01-01T00:00:00+00:00\n2026-01-01T00:30:00+00:00\n"
     );
+    // An explicit start_time wins over --now.
+    let explicit = preview(
+        r#"{"type":"interval","minutes":30,"start_time":"2026-05-01T12:00:00+02:00"}"#,
+        &["--count", "1", "--now", "2026-01-01T00:00:00Z"],
+    );
+    assert_eq!(stdout(&explicit), "2026-05-01T12:00:00+02:00\n");
+    let calendar = preview(
+        r#"{"type":"calendar_interval","days":1,"hour":9,"timezone":"Europe/Berlin"}"#,
+        &["--count", "1", "--now", "2026-07-01T06:00:00Z"],
+    );
+    assert_eq!(stdout(&calendar), "2026-07-01T09:00:00+02:00\n");
     let bad = preview(
         r#"{"type":"interval","minutes":30}"#,
         &["--now", "tomorrow"],
     );
     assert_eq!(bad.status.code(), Some(2));
+    assert!(stdout(&bad).is_empty());
     assert!(stderr(&bad).contains("--now"));
 }
 
@@ -143,7 +169,43 @@ fn invalid_triggers_exit_2_naming_the_field() {
             r#"{"type":"or","triggers":[{"type":"cron","second":"x"}]}"#,
             "triggers[0].second",
         ),
+        (r#"{"type":"or"}"#, "triggers"),
+        (r#"{"type":"or","triggers":{}}"#, "triggers"),
+        (
+            r#"{"type":"and","triggers":[{"type":"interval","seconds":1}],"max_iterations":0}"#,
+            "max_iterations",
+        ),
+        (
+            r#"{"type":"and","triggers":[{"type":"interval","seconds":1}],"threshold":-1}"#,
+            "threshold",
+        ),
+        (
+            r#"{"type":"date","run_time":"2026-01-01T00:00:00Z","foo":1}"#,
+            "foo",
+        ),
+        (r#"{"type":"date","run_time":12345}"#, "run_time"),
+        (r#"{"type":"cron","expr":"61 * * * *"}"#, "expr"),
+        (r#"{"type":"cron","expr":"0 9 * * *","hour":1}"#, "expr"),
+        (r#"{"type":"cron","day_of_week":8}"#, "day_of_week"),
+        (r#"{"type":"cron","day":"0"}"#, "day"),
+        (r#"{"type":"cron","month":"13"}"#, "month"),
+        (r#"{"type":"cron","second":1.5}"#, "second"),
+        (r#"{"type":"cron","hour":"5-2"}"#, "hour"),
+        (r#"{"type":"cron","hour":"*/0"}"#, "hour"),
+        (r#"{"type":"cron","day":"2nd wed/2"}"#, "day"),
+        (r#"{"type":"cron","timezone":5}"#, "timezone"),
+        (r#"{"type":"interval","hours":-1,"minutes":120}"#, "hours"),
+        (r#"{"type":"interval","seconds":1e300}"#, "seconds"),
+        (
+            r#"{"type":"interval","hours":1,"timezone":"Europe/Berlin"}"#,
+            "timezone",
+        ),
+        (
+            r#"{"type":"calendar_interval","days":1,"start_date":"2026-01-05","end_date":"2026-01-01"}"#,
+            "end_date",
+        ),
     ];
+    assert!(cases.len() >= 25);
     for (spec, field) in cases {
         let out = preview(spec, &["--format", "json"]);
         assert_eq!(out.status.code(), Some(2), "{spec}: {}", stderr(&out));
@@ -155,13 +217,32 @@ fn invalid_triggers_exit_2_naming_the_field() {
         );
         assert!(!message.contains("panicked"), "{message}");
     }
-    for not_json in ["", "{", "[1,2]", "\"cron\"", "null"] {
+    // Not JSON, or JSON that is not an object: the message names the trigger as a whole.
+    for not_json in [
+        "",
+        "{",
+        r#"{"type":"cron",}"#,
+        "[1,2]",
+        r#"[{"type":"date"}]"#,
+        "\"cron\"",
+        "null",
+        "42",
+    ] {
         let out = preview(not_json, &[]);
         assert_eq!(out.status.code(), Some(2), "{not_json:?}");
         assert!(
-            stderr(&out).starts_with("error: invalid trigger"),
-            "{}",
-            stderr(&out)
+            stdout(&out).is_empty(),
+            "{not_json:?} printed {}",
+            stdout(&out)
+        );
+        let message = stderr(&out);
+        assert!(
+            message.starts_with("error: invalid trigger: trigger: "),
+            "{not_json:?}: {message}"
+        );
+        assert!(
+            message.contains("invalid JSON") || message.contains("expected a JSON object"),
+            "{not_json:?}: {message}"
         );
     }
 }
@@ -172,18 +253,37 @@ fn a_trigger_that_cannot_agree_exits_1() {
         {"type":"cron","minute":"*/7","start_time":"2026-01-01T00:00:00Z"},
         {"type":"cron","minute":"*/11","second":30,"start_time":"2026-01-01T00:00:00Z"}]}"#;
     let out = preview(spec, &[]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty(), "partial output: {}", stdout(&out));
     assert!(stderr(&out).contains("max_iterations"), "{}", stderr(&out));
+    // The same sub-triggers agree once the threshold spans their 30 s offset, so the
+    // failure above is the `and` giving up, not a bad spec.
+    let agreeable = spec.replace("\"threshold\":0", "\"threshold\":30");
+    let out = preview(&agreeable, &["--count", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().count(), 1);
 }
 
 #[test]
 fn usage_errors_exit_2_and_help_exits_0() {
-    assert_eq!(horae(&["--help"], None).status.code(), Some(0));
-    assert_eq!(
-        horae(&["trigger", "preview", "--help"], None).status.code(),
-        Some(0)
+    let help = horae(&["--help"], None);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(stdout(&help).contains("trigger"), "{}", stdout(&help));
+    assert!(stderr(&help).is_empty());
+    let preview_help = horae(&["trigger", "preview", "--help"], None);
+    assert_eq!(preview_help.status.code(), Some(0));
+    for option in ["--trigger", "--count", "--format", "--now"] {
+        assert!(stdout(&preview_help).contains(option), "{option}");
+    }
+    assert_eq!(horae(&["--version"], None).status.code(), Some(0));
+    let unknown = horae(&["frobnicate"], None);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(stdout(&unknown).is_empty());
+    assert!(
+        stderr(&unknown).contains("frobnicate"),
+        "{}",
+        stderr(&unknown)
     );
-    assert_eq!(horae(&["frobnicate"], None).status.code(), Some(2));
     assert_eq!(
         horae(&["trigger", "preview"], None).status.code(),
         Some(2),
@@ -194,9 +294,13 @@ fn usage_errors_exit_2_and_help_exits_0() {
         Some(2)
     );
     assert_eq!(preview(NY_GAP, &["--count", "-1"]).status.code(), Some(2));
-    assert_eq!(
-        preview(NY_GAP, &["--count", "1000001"]).status.code(),
-        Some(2)
+    let too_many = preview(NY_GAP, &["--count", "1000001"]);
+    assert_eq!(too_many.status.code(), Some(2));
+    assert!(stdout(&too_many).is_empty());
+    assert!(
+        stderr(&too_many).contains("--count"),
+        "{}",
+        stderr(&too_many)
     );
 }
 
