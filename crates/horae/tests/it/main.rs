@@ -9,6 +9,7 @@ mod failover;
 mod model;
 mod schedule_processor;
 mod scheduler;
+mod simulation;
 mod trigger_invalid;
 mod trigger_props;
 mod trigger_vectors;
