@@ -25,6 +25,14 @@ pub trait EventBroker: Send + Sync + 'static {
     fn subscribe(&self) -> Subscription;
 }
 
+/// Publishes an event, logging (not returning) a failure: events only wake nodes early, so
+/// a lost one costs latency, never correctness (DESIGN.md section 6).
+pub(crate) async fn publish_or_log(broker: &dyn EventBroker, event: Event) {
+    if let Err(error) = broker.publish(event).await {
+        tracing::warn!(%error, "could not publish an event");
+    }
+}
+
 /// A stream of events from a broker.
 #[derive(Debug)]
 pub struct Subscription {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::broker::EventBroker;
+use crate::broker::{EventBroker, publish_or_log};
 use crate::clock::Clock;
 use crate::error::StoreError;
 use crate::event::Event;
@@ -53,9 +53,7 @@ impl Cleanup {
                 task_id: task_id.clone(),
                 finished: true,
             };
-            if let Err(error) = self.broker.publish(event).await {
-                tracing::warn!(%error, "could not publish an event");
-            }
+            publish_or_log(&*self.broker, event).await;
         }
         Ok(report)
     }

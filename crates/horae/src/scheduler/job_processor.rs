@@ -20,7 +20,7 @@ use tokio_util::task::TaskTracker;
 use super::handler::{Handler, HandlerError, JobContext};
 use super::registry::HandlerRegistry;
 use super::running::{RunningJob, RunningJobs};
-use crate::broker::EventBroker;
+use crate::broker::{EventBroker, publish_or_log};
 use crate::clock::{Clock, add};
 use crate::error::StoreError;
 use crate::event::{Event, EventKind};
@@ -377,9 +377,7 @@ impl JobProcessor {
     }
 
     async fn publish(&self, event: Event) {
-        if let Err(error) = self.broker.publish(event).await {
-            tracing::warn!(%error, "could not publish an event");
-        }
+        publish_or_log(&*self.broker, event).await;
     }
 }
 

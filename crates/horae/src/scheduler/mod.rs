@@ -58,7 +58,7 @@ use self::reaper::Reaper;
 use self::registry::HandlerRegistry;
 use self::running::RunningJobs;
 use self::schedule_processor::{ScheduleProcessor, ScheduleProcessorConfig};
-use crate::broker::{EventBroker, LocalBroker, Subscription};
+use crate::broker::{EventBroker, LocalBroker, Subscription, publish_or_log};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ObjectKind, StoreError, ValidationError};
 use crate::event::Event;
@@ -271,9 +271,7 @@ impl Scheduler {
     }
 
     async fn publish(&self, event: Event) {
-        if let Err(error) = self.inner.broker.publish(event).await {
-            tracing::warn!(%error, "could not publish an event");
-        }
+        publish_or_log(&*self.inner.broker, event).await;
     }
 
     /// Stores the task (adding or updating it) and runs its jobs with `handler` on this node.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::job_processor::released_event;
-use crate::broker::EventBroker;
+use crate::broker::{EventBroker, publish_or_log};
 use crate::clock::Clock;
 use crate::error::StoreError;
 use crate::event::Event;
@@ -62,9 +62,7 @@ impl Reaper {
                     schedule_id: None,
                 },
             };
-            if let Err(error) = self.broker.publish(event).await {
-                tracing::warn!(%error, "could not publish an event");
-            }
+            publish_or_log(&*self.broker, event).await;
         }
         if !reaped.is_empty() {
             tracing::info!(count = reaped.len(), "reaped jobs of dead or stalled nodes");

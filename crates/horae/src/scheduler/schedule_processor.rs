@@ -18,7 +18,7 @@ use jiff::{SignedDuration, Timestamp};
 use tokio_util::sync::CancellationToken;
 
 use super::job_processor::Backoff;
-use crate::broker::{EventBroker, Subscription};
+use crate::broker::{EventBroker, Subscription, publish_or_log};
 use crate::clock::{Clock, add};
 use crate::error::StoreError;
 use crate::event::Event;
@@ -202,10 +202,7 @@ impl ScheduleProcessor {
     }
 
     async fn publish(&self, event: Event) {
-        // Events only wake other nodes early; a lost one costs latency, never correctness.
-        if let Err(error) = self.broker.publish(event).await {
-            tracing::warn!(%error, "could not publish an event");
-        }
+        publish_or_log(&*self.broker, event).await;
     }
 }
 
