@@ -265,14 +265,25 @@ impl Starts {
     }
 }
 
-/// APScheduler 4's seed bug, in virtual time: an interval schedule every second whose job
-/// takes 5 s, with a 2 s lease, on two schedulers sharing one store, for 60 s. No job attempt
-/// starts twice, leases are extended (no lease lost, nothing abandoned), and every fire time
-/// gets exactly one job.
+/// APScheduler 4's seed bug in virtual time (60 s of schedule time in milliseconds).
 #[tokio::test(start_paused = true)]
 async fn jobs_outliving_their_lease_are_never_started_twice() {
     let epoch: jiff::Timestamp = "2026-06-01T12:00:00Z".parse().unwrap();
-    let clock: Arc<dyn Clock> = Arc::new(VirtualClock::new(epoch));
+    seed_bug_scenario(Arc::new(VirtualClock::new(epoch)), epoch).await;
+}
+
+/// The same on the real clock, for a real minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_outliving_their_lease_are_never_started_twice_in_real_time() {
+    let epoch = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).unwrap();
+    seed_bug_scenario(Arc::new(horae::clock::SystemClock), epoch).await;
+}
+
+/// APScheduler 4's seed bug: an interval schedule every second whose job takes 5 s, with a
+/// 2 s lease, on two schedulers sharing one store, for 60 s. No job attempt starts twice,
+/// leases are extended (no lease lost, nothing abandoned), and every fire time gets exactly
+/// one job.
+async fn seed_bug_scenario(clock: Arc<dyn Clock>, epoch: jiff::Timestamp) {
     let store: Arc<dyn DataStore> = Arc::new(MemoryStore::new());
     let broker: Arc<dyn EventBroker> = Arc::new(LocalBroker::new());
     let starts = Starts::default();
@@ -297,11 +308,9 @@ async fn jobs_outliving_their_lease_are_never_started_twice() {
             .unwrap();
         nodes.push(scheduler);
     }
-    let trigger = Trigger::parse(
-        r#"{"type":"interval","seconds":1,"start_time":"2026-06-01T12:00:01Z"}"#,
-        epoch,
-    )
-    .unwrap();
+    let first = epoch + jiff::SignedDuration::from_secs(1);
+    let spec = format!(r#"{{"type":"interval","seconds":1,"start_time":"{first}"}}"#);
+    let trigger = Trigger::parse(&spec, epoch).unwrap();
     let mut schedule = Schedule::new(
         ScheduleId::new("every-second").unwrap(),
         TaskId::new("seed").unwrap(),
