@@ -10,6 +10,7 @@
 //! jittered fire time), and a trigger that fails to compute its next fire time ends the
 //! schedule (next fire time `None`) instead of making it due again at once.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +23,7 @@ use crate::broker::{EventBroker, Subscription, publish_or_log};
 use crate::clock::{Clock, add};
 use crate::error::StoreError;
 use crate::event::Event;
-use crate::model::{CoalescePolicy, Job, Schedule};
+use crate::model::{CoalescePolicy, Job, JobId, Schedule, ScheduleId};
 use crate::random;
 use crate::store::{DataStore, ScheduleRelease};
 
@@ -121,46 +122,37 @@ impl ScheduleProcessor {
             .iter()
             .map(|schedule| plan(schedule, now, self.config.max_jobs_per_schedule))
             .collect();
-        let jobs: Vec<Job> = releases
+        // What the events need, kept before the releases move into the store.
+        let planned: Vec<(Vec<JobId>, Option<Timestamp>)> = releases
             .iter()
-            .flat_map(|r| r.jobs.iter().cloned())
-            .collect();
-        let next_times: Vec<(crate::model::ScheduleId, Option<Timestamp>)> = releases
-            .iter()
-            .map(|r| (r.schedule_id.clone(), r.next_fire_time))
+            .map(|r| (r.jobs.iter().map(|job| job.id).collect(), r.next_fire_time))
             .collect();
         let outcome = self.store.release_schedules(node, releases).await?;
         report.released = outcome.released.len();
         report.lost = outcome.lost.len();
         report.jobs_added = outcome.jobs_added.len();
 
-        for job in jobs
-            .iter()
-            .filter(|job| outcome.jobs_added.contains(&job.id))
-        {
-            self.publish(Event::JobAdded {
-                timestamp: now,
-                job_id: job.id,
-                task_id: job.task_id.clone(),
-                schedule_id: job.schedule_id.clone(),
-            })
-            .await;
-        }
-        for schedule in schedules
-            .iter()
-            .filter(|s| outcome.released.contains(&s.id))
-        {
-            let next_fire_time = next_times
-                .iter()
-                .find(|(id, _)| *id == schedule.id)
-                .and_then(|(_, next)| *next);
-            self.publish(Event::ScheduleUpdated {
-                timestamp: now,
-                schedule_id: schedule.id.clone(),
-                task_id: schedule.task_id.clone(),
-                next_fire_time,
-            })
-            .await;
+        let added: HashSet<JobId> = outcome.jobs_added.iter().copied().collect();
+        let released: HashSet<&ScheduleId> = outcome.released.iter().collect();
+        for (schedule, (job_ids, next_fire_time)) in schedules.iter().zip(planned) {
+            for job_id in job_ids.into_iter().filter(|id| added.contains(id)) {
+                self.publish(Event::JobAdded {
+                    timestamp: now,
+                    job_id,
+                    task_id: schedule.task_id.clone(),
+                    schedule_id: Some(schedule.id.clone()),
+                })
+                .await;
+            }
+            if released.contains(&schedule.id) {
+                self.publish(Event::ScheduleUpdated {
+                    timestamp: now,
+                    schedule_id: schedule.id.clone(),
+                    task_id: schedule.task_id.clone(),
+                    next_fire_time,
+                })
+                .await;
+            }
         }
         Ok(report)
     }

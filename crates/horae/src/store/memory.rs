@@ -173,26 +173,28 @@ impl State {
     }
 
     /// Applies `change` to a stored job, keeping the indexes in step.
-    fn update_job(&mut self, id: &JobId, change: impl FnOnce(&mut Job)) -> Option<Job> {
+    fn update_job(&mut self, id: &JobId, change: impl FnOnce(&mut Job)) -> Option<&Job> {
         let mut job = self.jobs.remove(id)?;
         self.unindex_job(&job);
         change(&mut job);
         self.index_job(&job);
-        self.jobs.insert(job.id, job.clone());
-        Some(job)
+        let id = job.id;
+        self.jobs.insert(id, job);
+        self.jobs.get(&id)
     }
 
     fn update_schedule(
         &mut self,
         id: &ScheduleId,
         change: impl FnOnce(&mut Schedule),
-    ) -> Option<Schedule> {
+    ) -> Option<&Schedule> {
         let mut schedule = self.schedules.remove(id)?;
         self.unindex_schedule(&schedule);
         change(&mut schedule);
         self.index_schedule(&schedule);
-        self.schedules.insert(schedule.id.clone(), schedule.clone());
-        Some(schedule)
+        let id = schedule.id.clone();
+        self.schedules.insert(id.clone(), schedule);
+        self.schedules.get(&id)
     }
 
     fn insert_job(&mut self, job: Job) -> Option<JobId> {
@@ -339,14 +341,19 @@ impl DataStore for MemoryStore {
         paused: bool,
         next: Option<(Trigger, Option<Timestamp>)>,
     ) -> BoxFuture<'a, StoreResult<Schedule>> {
-        let updated = self.lock().update_schedule(id, |schedule| {
+        let mut state = self.lock();
+        let updated = state.update_schedule(id, |schedule| {
             schedule.paused = paused;
             if let Some((trigger, next_fire_time)) = next {
                 schedule.trigger = trigger;
                 schedule.next_fire_time = next_fire_time;
             }
         });
-        done(updated.ok_or_else(|| not_found(ObjectKind::Schedule, id)))
+        done(
+            updated
+                .cloned()
+                .ok_or_else(|| not_found(ObjectKind::Schedule, id)),
+        )
     }
 
     fn remove_schedules<'a>(
@@ -409,10 +416,12 @@ impl DataStore for MemoryStore {
         let acquired = due
             .iter()
             .filter_map(|id| {
-                state.update_schedule(id, |s| {
-                    s.acquired_by = Some(node.to_owned());
-                    s.acquired_until = Some(until);
-                })
+                state
+                    .update_schedule(id, |s| {
+                        s.acquired_by = Some(node.to_owned());
+                        s.acquired_until = Some(until);
+                    })
+                    .cloned()
             })
             .collect();
         done(Ok(acquired))
@@ -524,7 +533,7 @@ impl DataStore for MemoryStore {
                 job.acquired_until = Some(until);
                 job.lease_token += 1;
             }) {
-                Some(job) => batch.acquired.push(job),
+                Some(job) => batch.acquired.push(job.clone()),
                 None => break,
             }
         }
@@ -547,9 +556,11 @@ impl DataStore for MemoryStore {
         if !holds {
             return done(Err(lease_lost(id)));
         }
-        let started = state.update_job(id, |job| {
-            job.started_at.get_or_insert(now);
-        });
+        let started = state
+            .update_job(id, |job| {
+                job.started_at.get_or_insert(now);
+            })
+            .cloned();
         done(started.ok_or_else(|| lease_lost(id)))
     }
 
@@ -653,7 +664,7 @@ impl DataStore for MemoryStore {
                     }) {
                         reaped.push(Reaped::Requeued {
                             job: id,
-                            task_id: job.task_id,
+                            task_id: job.task_id.clone(),
                             attempt: job.attempt,
                         });
                     }
