@@ -72,6 +72,15 @@ fn scheduled_job(schedule: &str, fire: Timestamp) -> Job {
     job
 }
 
+/// The jobs `node` acquires (up to `limit`, with the standard lease) at `now`.
+async fn acquired(store: &Store, node: &str, limit: usize, now: Timestamp) -> Vec<Job> {
+    store
+        .acquire_jobs(node, LEASE, limit, now)
+        .await
+        .unwrap()
+        .acquired
+}
+
 fn finish(job: &Job, outcome: JobOutcome, now: Timestamp) -> JobRelease {
     JobRelease::Finish(JobResult::new(job, outcome, job.started_at, now))
 }
@@ -421,11 +430,7 @@ pub async fn max_running_jobs_holds_across_nodes(store: Store) {
     let mut jobs: Vec<Job> = (0..5).map(|i| job("limited", at(i))).collect();
     jobs.push(job("free", at(10)));
     store.add_jobs(jobs).await.unwrap();
-    let a = store
-        .acquire_jobs("a", LEASE, 10, at(20))
-        .await
-        .unwrap()
-        .acquired;
+    let a = acquired(&store, "a", 10, at(20)).await;
     assert_eq!(
         a.iter().filter(|j| j.task_id.as_str() == "limited").count(),
         2
@@ -435,14 +440,7 @@ pub async fn max_running_jobs_holds_across_nodes(store: Store) {
         1,
         "not blocked behind the limited task"
     );
-    assert!(
-        store
-            .acquire_jobs("b", LEASE, 10, at(20))
-            .await
-            .unwrap()
-            .acquired
-            .is_empty()
-    );
+    assert!(acquired(&store, "b", 10, at(20)).await.is_empty());
     let first = &a[0];
     store
         .release_job(
@@ -453,11 +451,7 @@ pub async fn max_running_jobs_holds_across_nodes(store: Store) {
         )
         .await
         .unwrap();
-    let b = store
-        .acquire_jobs("b", LEASE, 10, at(22))
-        .await
-        .unwrap()
-        .acquired;
+    let b = acquired(&store, "b", 10, at(22)).await;
     assert_eq!(b.len(), 1);
     assert_eq!(b[0].created_at, at(2), "oldest waiting job first");
 }
@@ -475,11 +469,7 @@ pub async fn concurrent_job_acquisition_never_hands_out_twice(store: Store) {
         workers.push(tokio::spawn(async move {
             let mut got = Vec::new();
             loop {
-                let batch = store
-                    .acquire_jobs(&format!("n{node}"), LEASE, 9, at(20))
-                    .await
-                    .unwrap()
-                    .acquired;
+                let batch = acquired(&store, &format!("n{node}"), 9, at(20)).await;
                 if batch.is_empty() {
                     return got;
                 }
@@ -502,27 +492,12 @@ pub async fn concurrent_job_acquisition_never_hands_out_twice(store: Store) {
 pub async fn unstarted_jobs_with_expired_leases_are_handed_out_again(store: Store) {
     store.put_task(task("t", Some(1))).await.unwrap();
     store.add_jobs(vec![job("t", at(0))]).await.unwrap();
-    let first = store
-        .acquire_jobs("n1", LEASE, 1, at(0))
-        .await
-        .unwrap()
-        .acquired
-        .remove(0);
+    let first = acquired(&store, "n1", 1, at(0)).await.remove(0);
     assert!(
-        store
-            .acquire_jobs("n2", LEASE, 1, at(30))
-            .await
-            .unwrap()
-            .acquired
-            .is_empty(),
+        acquired(&store, "n2", 1, at(30)).await.is_empty(),
         "lease still valid"
     );
-    let second = store
-        .acquire_jobs("n2", LEASE, 1, at(31))
-        .await
-        .unwrap()
-        .acquired
-        .remove(0);
+    let second = acquired(&store, "n2", 1, at(31)).await.remove(0);
     assert_eq!(second.id, first.id);
     assert_eq!(second.attempt, first.attempt);
     assert!(second.lease_token > first.lease_token);
@@ -536,18 +511,8 @@ pub async fn unstarted_jobs_with_expired_leases_are_handed_out_again(store: Stor
 pub async fn stale_nodes_are_fenced_off(store: Store) {
     store.put_task(task("t", Some(1))).await.unwrap();
     store.add_jobs(vec![job("t", at(0))]).await.unwrap();
-    let stale = store
-        .acquire_jobs("n1", LEASE, 1, at(0))
-        .await
-        .unwrap()
-        .acquired
-        .remove(0);
-    let fresh = store
-        .acquire_jobs("n2", LEASE, 1, at(31))
-        .await
-        .unwrap()
-        .acquired
-        .remove(0);
+    let stale = acquired(&store, "n1", 1, at(0)).await.remove(0);
+    let fresh = acquired(&store, "n2", 1, at(31)).await.remove(0);
     assert!(matches!(
         store
             .start_job("n1", &stale.id, stale.lease_token, at(32))
@@ -569,14 +534,7 @@ pub async fn stale_nodes_are_fenced_off(store: Store) {
     assert!(matches!(refused, Err(StoreError::LeaseLost { .. })));
     // The refused release changed nothing: the running count still blocks a second job.
     store.add_jobs(vec![job("t", at(1))]).await.unwrap();
-    assert!(
-        store
-            .acquire_jobs("n1", LEASE, 5, at(34))
-            .await
-            .unwrap()
-            .acquired
-            .is_empty()
-    );
+    assert!(acquired(&store, "n1", 5, at(34)).await.is_empty());
     store
         .release_job(
             "n2",
@@ -600,15 +558,7 @@ pub async fn stale_nodes_are_fenced_off(store: Store) {
         ),
         "a second release of the same job is refused, never double-counted"
     );
-    assert_eq!(
-        store
-            .acquire_jobs("n1", LEASE, 5, at(36))
-            .await
-            .unwrap()
-            .acquired
-            .len(),
-        1
-    );
+    assert_eq!(acquired(&store, "n1", 5, at(36)).await.len(), 1);
 }
 
 /// The same node acquiring its own lapsed job again gets a new token; the old token is
@@ -616,18 +566,8 @@ pub async fn stale_nodes_are_fenced_off(store: Store) {
 pub async fn a_node_reacquiring_its_own_job_is_fenced_by_token(store: Store) {
     store.put_task(task("t", Some(1))).await.unwrap();
     store.add_jobs(vec![job("t", at(0))]).await.unwrap();
-    let old = store
-        .acquire_jobs("n1", LEASE, 1, at(0))
-        .await
-        .unwrap()
-        .acquired
-        .remove(0);
-    let new = store
-        .acquire_jobs("n1", LEASE, 1, at(31))
-        .await
-        .unwrap()
-        .acquired
-        .remove(0);
+    let old = acquired(&store, "n1", 1, at(0)).await.remove(0);
+    let new = acquired(&store, "n1", 1, at(31)).await.remove(0);
     assert_eq!(new.id, old.id);
     assert!(matches!(
         store
@@ -672,11 +612,7 @@ pub async fn lease_extension_keeps_jobs_and_reports_lost_ones(store: Store) {
         .add_jobs(vec![job("t", at(0)), job("t", at(1))])
         .await
         .unwrap();
-    let jobs = store
-        .acquire_jobs("n1", LEASE, 2, at(2))
-        .await
-        .unwrap()
-        .acquired;
+    let jobs = acquired(&store, "n1", 2, at(2)).await;
     store
         .start_job("n1", &jobs[0].id, jobs[0].lease_token, at(3))
         .await
@@ -694,11 +630,7 @@ pub async fn lease_extension_keeps_jobs_and_reports_lost_ones(store: Store) {
         store.reap_expired(at(90)).await.unwrap().is_empty(),
         "extended lease protects the running job"
     );
-    let again = store
-        .acquire_jobs("n2", LEASE, 5, at(90))
-        .await
-        .unwrap()
-        .acquired;
+    let again = acquired(&store, "n2", 5, at(90)).await;
     assert_eq!(
         again.iter().map(|j| j.id).collect::<Vec<_>>(),
         [jobs[1].id],
@@ -715,11 +647,7 @@ pub async fn started_jobs_with_expired_leases_are_reaped_exactly_once(store: Sto
         j.result_expiration_time = Duration::from_secs(3600);
     }
     store.add_jobs(jobs).await.unwrap();
-    let running = store
-        .acquire_jobs("dead", LEASE, 20, at(20))
-        .await
-        .unwrap()
-        .acquired;
+    let running = acquired(&store, "dead", 20, at(20)).await;
     for j in &running {
         store
             .start_job("dead", &j.id, j.lease_token, at(21))
@@ -727,12 +655,7 @@ pub async fn started_jobs_with_expired_leases_are_reaped_exactly_once(store: Sto
             .unwrap();
     }
     assert!(
-        store
-            .acquire_jobs("other", LEASE, 20, at(60))
-            .await
-            .unwrap()
-            .acquired
-            .is_empty(),
+        acquired(&store, "other", 20, at(60)).await.is_empty(),
         "started jobs are never re-run directly"
     );
     let mut reapers = Vec::new();
@@ -780,12 +703,7 @@ pub async fn reaped_jobs_are_retried_when_the_task_allows(store: Store) {
     t.retry = Some(retry);
     store.put_task(t).await.unwrap();
     store.add_jobs(vec![job("t", at(0))]).await.unwrap();
-    let first = store
-        .acquire_jobs("dead", LEASE, 1, at(0))
-        .await
-        .unwrap()
-        .acquired
-        .remove(0);
+    let first = acquired(&store, "dead", 1, at(0)).await.remove(0);
     store
         .start_job("dead", &first.id, first.lease_token, at(1))
         .await
@@ -796,20 +714,10 @@ pub async fn reaped_jobs_are_retried_when_the_task_allows(store: Store) {
         "{reaped:?}"
     );
     assert!(
-        store
-            .acquire_jobs("n", LEASE, 1, at(40))
-            .await
-            .unwrap()
-            .acquired
-            .is_empty(),
+        acquired(&store, "n", 1, at(40)).await.is_empty(),
         "backoff not over"
     );
-    let second = store
-        .acquire_jobs("n", LEASE, 1, at(41))
-        .await
-        .unwrap()
-        .acquired
-        .remove(0);
+    let second = acquired(&store, "n", 1, at(41)).await.remove(0);
     assert_eq!(
         (second.id, second.attempt, second.started_at),
         (first.id, 2, None)
@@ -829,12 +737,7 @@ pub async fn reaped_jobs_are_retried_when_the_task_allows(store: Store) {
 pub async fn released_retries_wait_for_their_backoff(store: Store) {
     store.put_task(task("t", Some(1))).await.unwrap();
     store.add_jobs(vec![job("t", at(0))]).await.unwrap();
-    let first = store
-        .acquire_jobs("n", LEASE, 1, at(0))
-        .await
-        .unwrap()
-        .acquired
-        .remove(0);
+    let first = acquired(&store, "n", 1, at(0)).await.remove(0);
     store
         .start_job("n", &first.id, first.lease_token, at(0))
         .await
@@ -849,20 +752,8 @@ pub async fn released_retries_wait_for_their_backoff(store: Store) {
         )
         .await
         .unwrap();
-    assert!(
-        store
-            .acquire_jobs("n", LEASE, 1, at(4))
-            .await
-            .unwrap()
-            .acquired
-            .is_empty()
-    );
-    let second = store
-        .acquire_jobs("n", LEASE, 1, at(5))
-        .await
-        .unwrap()
-        .acquired
-        .remove(0);
+    assert!(acquired(&store, "n", 1, at(4)).await.is_empty());
+    let second = acquired(&store, "n", 1, at(5)).await.remove(0);
     assert_eq!(second.attempt, 2);
 }
 
@@ -912,12 +803,7 @@ pub async fn results_are_kept_until_they_expire(store: Store) {
         .add_jobs(vec![kept.clone(), dropped.clone()])
         .await
         .unwrap();
-    for j in store
-        .acquire_jobs("n", LEASE, 2, at(2))
-        .await
-        .unwrap()
-        .acquired
-    {
+    for j in acquired(&store, "n", 2, at(2)).await {
         let mut result = JobResult::new(&j, JobOutcome::Success, Some(at(2)), at(3));
         result.return_value = Some(serde_json::json!({"rows": 42}));
         store
@@ -964,12 +850,7 @@ pub async fn cleanup_removes_finished_schedules(store: Store) {
         report.finished_schedules,
         [(schedule_id("done"), task_id("t"))]
     );
-    let j = store
-        .acquire_jobs("n", LEASE, 1, at(1))
-        .await
-        .unwrap()
-        .acquired
-        .remove(0);
+    let j = acquired(&store, "n", 1, at(1)).await.remove(0);
     store
         .release_job(
             "n",
