@@ -372,7 +372,7 @@ impl JobProcessor {
 
     fn finish_run(&self, id: &crate::model::JobId) {
         self.running.release(id);
-        self.finished.notify_waiters();
+        // One waiter (the run loop); a permit is kept if it is not waiting right now.
         self.finished.notify_one();
     }
 

@@ -392,8 +392,7 @@ impl Scheduler {
             let now = self.inner.clock.now();
             let mut trigger = current.trigger;
             let mut fire = current.next_fire_time;
-            while let Some(at) = fire.filter(|at| *at < now) {
-                let _ = at;
+            while fire.is_some_and(|at| at < now) {
                 fire = trigger.next()?.map(|t| t.timestamp());
             }
             next = Some((trigger, fire));

@@ -277,18 +277,14 @@ pub(crate) fn parse_time(text: &str) -> Result<WrittenTime, String> {
     };
     let dt = pieces.date().to_datetime(time);
     let ts = offset.to_timestamp(dt).map_err(|_| bad())?;
+    if ts.subsec_nanosecond() % 1000 != 0 {
+        return Err(format!(
+            "time {text:?} has a precision finer than microseconds"
+        ));
+    }
     Ok(WrittenTime {
         instant: ts.as_microsecond(),
         offset,
-    })
-    .and_then(|t| {
-        if ts.subsec_nanosecond() % 1000 == 0 {
-            Ok(t)
-        } else {
-            Err(format!(
-                "time {text:?} has a precision finer than microseconds"
-            ))
-        }
     })
 }
 

@@ -54,7 +54,7 @@ pub use self::cron::CronTrigger;
 pub use self::date::DateTrigger;
 pub use self::error::{TriggerError, TriggerErrorKind};
 pub use self::interval::IntervalTrigger;
-use self::json::{Obj, WrittenTime, describe};
+use self::json::{Obj, WrittenTime};
 
 /// The trigger type names accepted in the `type` field.
 pub const TRIGGER_TYPES: [&str; 6] = ["date", "interval", "cron", "calendar_interval", "and", "or"];
@@ -230,9 +230,4 @@ pub fn format_fire_time(time: &ZonedDateTime) -> String {
         time.timestamp().as_microsecond(),
         i64::from(time.offset().seconds()) * civil::MICROS_PER_SECOND,
     )
-}
-
-/// A short description of a JSON value's type (`"a boolean"`, `"an array"`, ...).
-pub fn describe_json_type(value: &Value) -> &'static str {
-    describe(value)
 }

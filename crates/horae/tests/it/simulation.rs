@@ -200,7 +200,6 @@ async fn days_of_failures_lose_nothing_and_run_nothing_twice() {
             schedule_id: Some(schedule),
             scheduled_fire_time: Some(fire),
             outcome,
-            attempt,
             ..
         } = &**event
         {
@@ -208,7 +207,6 @@ async fn days_of_failures_lose_nothing_and_run_nothing_twice() {
                 .entry((schedule.to_string(), *fire))
                 .or_default()
                 .insert(*job_id);
-            let _ = attempt;
             final_outcome.insert(*job_id, *outcome);
         }
     }
