@@ -8,21 +8,27 @@
 mod local;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use tokio::sync::broadcast;
+use tokio::sync::mpsc;
 
 pub use self::local::{DEFAULT_CAPACITY, LocalBroker};
 use crate::clock::BoxFuture;
 use crate::error::BrokerError;
-use crate::event::Event;
+use crate::event::{Event, EventKind};
 
 /// Fan-out of events between schedulers and to subscribers.
 pub trait EventBroker: Send + Sync + 'static {
     /// Publishes an event to every subscriber (in every node, for networked brokers).
     fn publish(&self, event: Event) -> BoxFuture<'_, Result<(), BrokerError>>;
 
+    /// A new subscription that receives the events of the given kinds published from now on.
+    fn subscribe_to(&self, kinds: &[EventKind]) -> Subscription;
+
     /// A new subscription that receives every event published from now on.
-    fn subscribe(&self) -> Subscription;
+    fn subscribe(&self) -> Subscription {
+        self.subscribe_to(EventKind::ALL)
+    }
 }
 
 /// Publishes an event, logging (not returning) a failure: events only wake nodes early, so
@@ -33,37 +39,22 @@ pub(crate) async fn publish_or_log(broker: &dyn EventBroker, event: Event) {
     }
 }
 
-/// A stream of events from a broker.
+/// A stream of events from a broker, made by [`EventBroker::subscribe_to`].
 #[derive(Debug)]
 pub struct Subscription {
-    receiver: broadcast::Receiver<Arc<Event>>,
-    missed: u64,
+    receiver: mpsc::Receiver<Arc<Event>>,
+    missed: Arc<AtomicU64>,
 }
 
 impl Subscription {
-    /// Wraps a receiver of a broker's local fan-out channel (events are shared, not copied,
-    /// between subscribers).
-    pub fn new(receiver: broadcast::Receiver<Arc<Event>>) -> Subscription {
-        Subscription {
-            receiver,
-            missed: 0,
-        }
-    }
-
-    /// The next event, or `None` once the broker is gone. Events this subscriber was too
-    /// slow to take are skipped and counted in [`Subscription::missed`].
+    /// The next event, or `None` once the broker is gone. Events that arrived while this
+    /// subscriber's queue was full were skipped and are counted in [`Subscription::missed`].
     pub async fn recv(&mut self) -> Option<Arc<Event>> {
-        loop {
-            match self.receiver.recv().await {
-                Ok(event) => return Some(event),
-                Err(broadcast::error::RecvError::Lagged(skipped)) => self.missed += skipped,
-                Err(broadcast::error::RecvError::Closed) => return None,
-            }
-        }
+        self.receiver.recv().await
     }
 
     /// How many events were skipped because this subscriber fell behind.
     pub fn missed(&self) -> u64 {
-        self.missed
+        self.missed.load(Ordering::Relaxed)
     }
 }

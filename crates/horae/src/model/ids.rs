@@ -2,9 +2,13 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use jiff::Timestamp;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::ValidationError;
 
@@ -49,9 +53,10 @@ macro_rules! string_id {
         /// names, shell environments and log lines without quoting. Every constructor and
         /// `Deserialize` checks this rule; an invalid id is a [`ValidationError`] whose
         /// field and message name the kind of id and the broken rule.
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-        #[serde(transparent)]
-        pub struct $name(String);
+        ///
+        /// Cloning is cheap: the text is shared, not copied.
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// Validates and wraps an id.
@@ -62,7 +67,7 @@ macro_rules! string_id {
             pub fn new(id: impl Into<String>) -> Result<$name, ValidationError> {
                 let id = id.into();
                 validate($kind, &id)?;
-                Ok($name(id))
+                Ok($name(Arc::from(id)))
             }
 
             /// The id as a string slice.
@@ -72,7 +77,7 @@ macro_rules! string_id {
 
             /// The id as an owned string.
             pub fn into_string(self) -> String {
-                self.0
+                String::from(&*self.0)
             }
         }
 
@@ -114,7 +119,13 @@ macro_rules! string_id {
 
         impl From<$name> for String {
             fn from(id: $name) -> String {
-                id.0
+                id.into_string()
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
             }
         }
 
@@ -152,10 +163,11 @@ impl JobId {
     /// A new id whose time part is `now`, taken from the engine's clock, so a virtual clock
     /// yields ids ordered by virtual time. Times before 1970 are taken as 1970-01-01.
     pub fn new(now: Timestamp) -> JobId {
-        let secs = u64::try_from(now.as_second()).unwrap_or(0);
-        let nanos = u32::try_from(now.subsec_nanosecond()).unwrap_or(0);
-        let ts = uuid::Timestamp::from_unix(uuid::NoContext, secs, nanos);
-        JobId(uuid::Uuid::new_v7(ts))
+        let millis = u64::try_from(now.as_millisecond()).unwrap_or(0);
+        let mut random = [0; 10];
+        random[..8].copy_from_slice(&random_u64().to_le_bytes());
+        random[8..].copy_from_slice(&random_u64().to_le_bytes()[..2]);
+        JobId(uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid())
     }
 
     /// Wraps an existing UUID (as read back from a store).
@@ -176,6 +188,15 @@ impl JobId {
         let nanos = i32::try_from(nanos).ok()?;
         Timestamp::new(secs, nanos).ok()
     }
+}
+
+/// 64 unpredictable bits without a system call per id: SipHash with the process's random
+/// keys (seeded once from the operating system) over a counter.
+fn random_u64() -> u64 {
+    static KEYS: OnceLock<RandomState> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    KEYS.get_or_init(RandomState::new)
+        .hash_one(COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
 impl fmt::Display for JobId {
@@ -306,6 +327,14 @@ mod tests {
         );
         assert_ne!(JobId::new(now), JobId::new(now), "the random part differs");
         assert_eq!(JobId::from_uuid(uuid::Uuid::nil()).timestamp(), None);
+    }
+
+    #[test]
+    fn job_ids_made_in_one_millisecond_are_distinct() {
+        let now = at(1_700_000_000, 0);
+        let ids: std::collections::HashSet<JobId> = (0..10_000).map(|_| JobId::new(now)).collect();
+        assert_eq!(ids.len(), 10_000);
+        assert!(ids.iter().all(|id| id.timestamp() == Some(now)));
     }
 
     #[test]

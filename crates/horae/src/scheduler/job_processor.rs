@@ -151,7 +151,8 @@ impl JobProcessor {
     /// Acquires and runs jobs until `shutdown`, woken by job events and finished runs, with
     /// polling as the fallback; backs off while the store is unavailable (invariant 10).
     pub async fn run_loop(&self, shutdown: CancellationToken) {
-        let mut events = self.broker.subscribe();
+        let wake_on = [EventKind::JobAdded, EventKind::JobReleased];
+        let mut events = self.broker.subscribe_to(&wake_on);
         let mut backoff = Backoff::new();
         while !shutdown.is_cancelled() {
             let wait = match self.acquire_and_start().await {
@@ -176,7 +177,7 @@ impl JobProcessor {
                 () = shutdown.cancelled() => break,
                 () = finished => {}
                 () = self.clock.sleep(wait) => {}
-                () = wait_for(&mut events, &[EventKind::JobAdded, EventKind::JobReleased]) => {}
+                () = wait_for(&mut events, &wake_on) => {}
             }
         }
     }

@@ -61,7 +61,7 @@ use self::schedule_processor::{ScheduleProcessor, ScheduleProcessorConfig};
 use crate::broker::{EventBroker, LocalBroker, Subscription, publish_or_log};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ObjectKind, StoreError, ValidationError};
-use crate::event::Event;
+use crate::event::{Event, EventKind};
 use crate::model::{
     ConflictPolicy, Job, JobId, JobResult, Schedule, ScheduleId, SchedulerRole, Task, TaskId,
 };
@@ -270,6 +270,11 @@ impl Scheduler {
         self.inner.broker.subscribe()
     }
 
+    /// Subscribes to the events of the given kinds only.
+    pub fn subscribe_to(&self, kinds: &[EventKind]) -> Subscription {
+        self.inner.broker.subscribe_to(kinds)
+    }
+
     async fn publish(&self, event: Event) {
         publish_or_log(&*self.inner.broker, event).await;
     }
@@ -472,7 +477,7 @@ impl Scheduler {
     ///
     /// A store failure.
     pub async fn get_job_result(&self, id: &JobId, wait: bool) -> Result<Option<JobResult>, Error> {
-        let mut events = self.inner.broker.subscribe();
+        let mut events = self.inner.broker.subscribe_to(&[EventKind::JobReleased]);
         loop {
             if let Some(result) = self.inner.store.get_job_result(id).await? {
                 let retried = self

@@ -22,7 +22,7 @@ use super::job_processor::Backoff;
 use crate::broker::{EventBroker, Subscription, publish_or_log};
 use crate::clock::{Clock, add};
 use crate::error::StoreError;
-use crate::event::Event;
+use crate::event::{Event, EventKind};
 use crate::model::{CoalescePolicy, Job, JobId, Schedule, ScheduleId};
 use crate::random;
 use crate::store::{DataStore, ScheduleRelease};
@@ -161,7 +161,9 @@ impl ScheduleProcessor {
     /// otherwise at the next fire time, at an earlier one announced by an event, or after the
     /// poll interval; backs off while the store is unavailable (invariant 10).
     pub async fn run_loop(&self, shutdown: CancellationToken) {
-        let mut events = self.broker.subscribe();
+        let mut events = self
+            .broker
+            .subscribe_to(&[EventKind::ScheduleAdded, EventKind::ScheduleUpdated]);
         let mut backoff = Backoff::new();
         while !shutdown.is_cancelled() {
             let wait = match self.process_due().await {

@@ -32,37 +32,285 @@ pub struct MemoryStore {
 struct State {
     tasks: BTreeMap<TaskId, Task>,
     schedules: HashMap<ScheduleId, Schedule>,
-    /// Unleased, unpaused schedules with a next fire time.
-    due: BTreeSet<(Timestamp, ScheduleId)>,
-    /// Leased schedules by lease expiry.
-    schedule_leases: BTreeSet<(Timestamp, ScheduleId)>,
-    jobs: HashMap<JobId, Job>,
-    /// Unleased jobs per task, by the time they become ready, then insertion order (FIFO).
-    ready: HashMap<TaskId, BTreeSet<ReadyKey>>,
-    /// The first ready job of every task: acquisition walks these, skipping tasks at
-    /// their `max_running_jobs` without looking at their queued jobs.
-    heads: BTreeSet<(ReadyKey, TaskId)>,
-    /// Each job's insertion number.
-    sequence: HashMap<JobId, u64>,
+    schedule_index: ScheduleIndex,
+    jobs: HashMap<JobId, StoredJob>,
+    job_index: JobIndex,
     next_sequence: u64,
-    /// Leased jobs by lease expiry.
-    job_leases: BTreeSet<(Timestamp, JobId)>,
     /// `(schedule, fire time)` of every queued or running job (invariant 6).
     fire_times: HashSet<(ScheduleId, Timestamp)>,
     /// Queued or running jobs per schedule (a finished schedule is removed only at zero).
     jobs_per_schedule: HashMap<ScheduleId, usize>,
-    /// Leased jobs per task.
-    running: HashMap<TaskId, u32>,
     results: HashMap<JobId, JobResult>,
     result_expiry: BTreeSet<(Timestamp, JobId)>,
+}
+
+/// A job with its insertion number (FIFO order among jobs ready at the same time).
+#[derive(Debug)]
+struct StoredJob {
+    job: Job,
+    sequence: u64,
+}
+
+/// Where a schedule is indexed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ScheduleSlot {
+    /// Unleased, unpaused, with a next fire time.
+    Due(Timestamp),
+    /// Leased until then.
+    Leased(Timestamp),
+    /// Paused or finished.
+    Idle,
+}
+
+impl ScheduleSlot {
+    fn of(schedule: &Schedule) -> ScheduleSlot {
+        match (schedule.acquired_until, schedule.paused, schedule.next_fire_time) {
+            (Some(until), _, _) => ScheduleSlot::Leased(until),
+            (None, false, Some(next)) => ScheduleSlot::Due(next),
+            _ => ScheduleSlot::Idle,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct ScheduleIndex {
+    /// Unleased, unpaused schedules by next fire time.
+    due: BTreeSet<(Timestamp, ScheduleId)>,
+    /// Leased schedules by lease expiry.
+    leases: BTreeSet<(Timestamp, ScheduleId)>,
+}
+
+impl ScheduleIndex {
+    fn insert(&mut self, id: &ScheduleId, slot: ScheduleSlot) {
+        match slot {
+            ScheduleSlot::Due(at) => self.due.insert((at, id.clone())),
+            ScheduleSlot::Leased(until) => self.leases.insert((until, id.clone())),
+            ScheduleSlot::Idle => false,
+        };
+    }
+
+    fn remove(&mut self, id: &ScheduleId, slot: ScheduleSlot) {
+        match slot {
+            ScheduleSlot::Due(at) => self.due.remove(&(at, id.clone())),
+            ScheduleSlot::Leased(until) => self.leases.remove(&(until, id.clone())),
+            ScheduleSlot::Idle => false,
+        };
+    }
 }
 
 /// When a job becomes ready, its insertion number, and its id.
 type ReadyKey = (Timestamp, u64, JobId);
 
-fn ready_at(job: &Job) -> Timestamp {
-    job.not_before
-        .map_or(job.created_at, |at| at.max(job.created_at))
+/// Where a job is indexed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JobSlot {
+    /// Queued: ready at the key's time.
+    Ready(ReadyKey),
+    /// Leased: lease expiry and id.
+    Leased((Timestamp, JobId)),
+}
+
+impl JobSlot {
+    fn of(stored: &StoredJob) -> JobSlot {
+        let job = &stored.job;
+        match job.acquired_until {
+            Some(until) => JobSlot::Leased((until, job.id)),
+            None => {
+                let at = job
+                    .not_before
+                    .map_or(job.created_at, |at| at.max(job.created_at));
+                JobSlot::Ready((at, stored.sequence, job.id))
+            }
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct JobIndex {
+    /// Unleased jobs per task, by the time they become ready, then insertion order (FIFO).
+    ready: HashMap<TaskId, BTreeSet<ReadyKey>>,
+    /// The first ready job of every task: acquisition walks these, skipping tasks at
+    /// their `max_running_jobs` without looking at their queued jobs.
+    heads: BTreeSet<(ReadyKey, TaskId)>,
+    /// Leased jobs by lease expiry.
+    leases: BTreeSet<(Timestamp, JobId)>,
+    /// Leased jobs per task.
+    running: HashMap<TaskId, u32>,
+}
+
+impl JobIndex {
+    fn insert(&mut self, task: &TaskId, slot: JobSlot) {
+        match slot {
+            JobSlot::Leased(lease) => {
+                self.leases.insert(lease);
+                *self.running.entry(task.clone()).or_default() += 1;
+            }
+            JobSlot::Ready(key) => {
+                let queue = self.ready.entry(task.clone()).or_default();
+                let old_head = queue.first().copied();
+                queue.insert(key);
+                if old_head.is_none_or(|head| key < head) {
+                    if let Some(head) = old_head {
+                        self.heads.remove(&(head, task.clone()));
+                    }
+                    self.heads.insert((key, task.clone()));
+                }
+            }
+        }
+    }
+
+    fn remove(&mut self, task: &TaskId, slot: JobSlot) {
+        match slot {
+            JobSlot::Leased(lease) => {
+                self.leases.remove(&lease);
+                if let Some(count) = self.running.get_mut(task) {
+                    *count = count.saturating_sub(1);
+                    if *count == 0 {
+                        self.running.remove(task);
+                    }
+                }
+            }
+            JobSlot::Ready(key) => {
+                let Some(queue) = self.ready.get_mut(task) else {
+                    return;
+                };
+                let was_head = queue.first() == Some(&key);
+                queue.remove(&key);
+                if was_head {
+                    self.heads.remove(&(key, task.clone()));
+                    match queue.first().copied() {
+                        Some(next) => {
+                            self.heads.insert((next, task.clone()));
+                        }
+                        None => {
+                            self.ready.remove(task);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The oldest ready job (at `now`) of a task not in `blocked`.
+    fn next_ready(&self, now: Timestamp, blocked: &HashSet<TaskId>) -> Option<JobId> {
+        self.heads
+            .iter()
+            .take_while(|((at, _, _), _)| *at <= now)
+            .find(|(_, task)| !blocked.contains(task))
+            .map(|((_, _, id), _)| *id)
+    }
+}
+
+impl State {
+    /// Applies `change` to a stored job, keeping the indexes in step.
+    fn update_job(&mut self, id: &JobId, change: impl FnOnce(&mut Job)) -> Option<&Job> {
+        let stored = self.jobs.get_mut(id)?;
+        let before = JobSlot::of(stored);
+        change(&mut stored.job);
+        let after = JobSlot::of(stored);
+        if before != after {
+            self.job_index.remove(&stored.job.task_id, before);
+            self.job_index.insert(&stored.job.task_id, after);
+        }
+        Some(&stored.job)
+    }
+
+    /// Applies `change` to a stored schedule, keeping the indexes in step.
+    fn update_schedule(
+        &mut self,
+        id: &ScheduleId,
+        change: impl FnOnce(&mut Schedule),
+    ) -> Option<&Schedule> {
+        let schedule = self.schedules.get_mut(id)?;
+        let before = ScheduleSlot::of(schedule);
+        change(schedule);
+        let after = ScheduleSlot::of(schedule);
+        if before != after {
+            self.schedule_index.remove(&schedule.id, before);
+            self.schedule_index.insert(&schedule.id, after);
+        }
+        Some(schedule)
+    }
+
+    fn insert_schedule(&mut self, schedule: Schedule) {
+        self.schedule_index
+            .insert(&schedule.id, ScheduleSlot::of(&schedule));
+        self.schedules.insert(schedule.id.clone(), schedule);
+    }
+
+    fn remove_schedule(&mut self, id: &ScheduleId) -> Option<Schedule> {
+        let schedule = self.schedules.remove(id)?;
+        self.schedule_index
+            .remove(&schedule.id, ScheduleSlot::of(&schedule));
+        Some(schedule)
+    }
+
+    fn insert_job(&mut self, job: Job) -> Option<JobId> {
+        if let (Some(schedule), Some(fire)) = (&job.schedule_id, job.scheduled_fire_time) {
+            if !self.fire_times.insert((schedule.clone(), fire)) {
+                return None;
+            }
+            *self.jobs_per_schedule.entry(schedule.clone()).or_default() += 1;
+        }
+        self.next_sequence += 1;
+        let stored = StoredJob {
+            job,
+            sequence: self.next_sequence,
+        };
+        let id = stored.job.id;
+        self.job_index
+            .insert(&stored.job.task_id, JobSlot::of(&stored));
+        self.jobs.insert(id, stored);
+        Some(id)
+    }
+
+    fn remove_job(&mut self, id: &JobId) -> Option<Job> {
+        let stored = self.jobs.remove(id)?;
+        self.job_index
+            .remove(&stored.job.task_id, JobSlot::of(&stored));
+        let job = stored.job;
+        if let (Some(schedule), Some(fire)) = (&job.schedule_id, job.scheduled_fire_time) {
+            self.fire_times.remove(&(schedule.clone(), fire));
+            if let Some(count) = self.jobs_per_schedule.get_mut(schedule) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    self.jobs_per_schedule.remove(schedule);
+                }
+            }
+        }
+        Some(job)
+    }
+
+    fn job(&self, id: &JobId) -> Option<&Job> {
+        self.jobs.get(id).map(|stored| &stored.job)
+    }
+
+    fn store_result(&mut self, result: JobResult) {
+        if result.should_store() {
+            self.result_expiry
+                .insert((result.expires_at, result.job_id));
+            if let Some(old) = self.results.insert(result.job_id, result) {
+                self.result_expiry.remove(&(old.expires_at, old.job_id));
+            }
+        }
+    }
+
+    /// Returns never-started jobs whose lease expired before `now` to the ready queue.
+    fn free_unstarted_expired(&mut self, now: Timestamp) {
+        let expired: Vec<JobId> = self
+            .job_index
+            .leases
+            .range(..(now, JobId::from_uuid(uuid::Uuid::nil())))
+            .map(|(_, id)| *id)
+            .filter(|id| self.job(id).is_some_and(|job| job.started_at.is_none()))
+            .collect();
+        for id in expired {
+            self.update_job(&id, |job| {
+                job.acquired_by = None;
+                job.acquired_until = None;
+            });
+        }
+    }
 }
 
 fn not_found(kind: ObjectKind, id: &impl ToString) -> StoreError {
@@ -81,182 +329,6 @@ fn lease_lost(id: &JobId) -> StoreError {
 /// Retry jitter for a job's attempt, reproducible in simulations.
 fn jitter_fraction(id: &JobId, attempt: u32) -> f64 {
     crate::random::unit_fraction(id.as_uuid().as_u128() ^ (u128::from(attempt) << 64))
-}
-
-impl State {
-    fn index_schedule(&mut self, schedule: &Schedule) {
-        if let Some(until) = schedule.acquired_until {
-            self.schedule_leases.insert((until, schedule.id.clone()));
-        } else if let (false, Some(next)) = (schedule.paused, schedule.next_fire_time) {
-            self.due.insert((next, schedule.id.clone()));
-        }
-    }
-
-    fn unindex_schedule(&mut self, schedule: &Schedule) {
-        if let Some(until) = schedule.acquired_until {
-            self.schedule_leases.remove(&(until, schedule.id.clone()));
-        }
-        if let Some(next) = schedule.next_fire_time {
-            self.due.remove(&(next, schedule.id.clone()));
-        }
-    }
-
-    fn index_job(&mut self, job: &Job) {
-        match job.acquired_until {
-            Some(until) => {
-                self.job_leases.insert((until, job.id));
-                *self.running.entry(job.task_id.clone()).or_default() += 1;
-            }
-            None => {
-                let key = self.ready_key(job);
-                let queue = self.ready.entry(job.task_id.clone()).or_default();
-                let old_head = queue.first().copied();
-                queue.insert(key);
-                if old_head.is_none_or(|head| key < head) {
-                    if let Some(head) = old_head {
-                        self.heads.remove(&(head, job.task_id.clone()));
-                    }
-                    self.heads.insert((key, job.task_id.clone()));
-                }
-            }
-        }
-    }
-
-    fn unindex_job(&mut self, job: &Job) {
-        match job.acquired_until {
-            Some(until) => {
-                self.job_leases.remove(&(until, job.id));
-                if let Some(count) = self.running.get_mut(&job.task_id) {
-                    *count = count.saturating_sub(1);
-                    if *count == 0 {
-                        self.running.remove(&job.task_id);
-                    }
-                }
-            }
-            None => {
-                let key = self.ready_key(job);
-                let Some(queue) = self.ready.get_mut(&job.task_id) else {
-                    return;
-                };
-                let was_head = queue.first() == Some(&key);
-                queue.remove(&key);
-                if was_head {
-                    self.heads.remove(&(key, job.task_id.clone()));
-                    match queue.first().copied() {
-                        Some(next) => {
-                            self.heads.insert((next, job.task_id.clone()));
-                        }
-                        None => {
-                            self.ready.remove(&job.task_id);
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    fn ready_key(&self, job: &Job) -> ReadyKey {
-        (
-            ready_at(job),
-            self.sequence.get(&job.id).copied().unwrap_or(0),
-            job.id,
-        )
-    }
-
-    /// The oldest ready job (at `now`) of a task not in `blocked`.
-    fn next_ready(&self, now: Timestamp, blocked: &HashSet<TaskId>) -> Option<JobId> {
-        self.heads
-            .iter()
-            .take_while(|((at, _, _), _)| *at <= now)
-            .find(|(_, task)| !blocked.contains(task))
-            .map(|((_, _, id), _)| *id)
-    }
-
-    /// Applies `change` to a stored job, keeping the indexes in step.
-    fn update_job(&mut self, id: &JobId, change: impl FnOnce(&mut Job)) -> Option<&Job> {
-        let mut job = self.jobs.remove(id)?;
-        self.unindex_job(&job);
-        change(&mut job);
-        self.index_job(&job);
-        let id = job.id;
-        self.jobs.insert(id, job);
-        self.jobs.get(&id)
-    }
-
-    fn update_schedule(
-        &mut self,
-        id: &ScheduleId,
-        change: impl FnOnce(&mut Schedule),
-    ) -> Option<&Schedule> {
-        let mut schedule = self.schedules.remove(id)?;
-        self.unindex_schedule(&schedule);
-        change(&mut schedule);
-        self.index_schedule(&schedule);
-        let id = schedule.id.clone();
-        self.schedules.insert(id.clone(), schedule);
-        self.schedules.get(&id)
-    }
-
-    fn insert_job(&mut self, job: Job) -> Option<JobId> {
-        if let (Some(schedule), Some(fire)) = (&job.schedule_id, job.scheduled_fire_time) {
-            if !self.fire_times.insert((schedule.clone(), fire)) {
-                return None;
-            }
-            *self.jobs_per_schedule.entry(schedule.clone()).or_default() += 1;
-        }
-        self.next_sequence += 1;
-        self.sequence.insert(job.id, self.next_sequence);
-        self.index_job(&job);
-        let id = job.id;
-        self.jobs.insert(id, job);
-        Some(id)
-    }
-
-    fn remove_job(&mut self, id: &JobId) -> Option<Job> {
-        let job = self.jobs.remove(id)?;
-        self.unindex_job(&job);
-        self.sequence.remove(id);
-        if let (Some(schedule), Some(fire)) = (&job.schedule_id, job.scheduled_fire_time) {
-            self.fire_times.remove(&(schedule.clone(), fire));
-            if let Some(count) = self.jobs_per_schedule.get_mut(schedule) {
-                *count = count.saturating_sub(1);
-                if *count == 0 {
-                    self.jobs_per_schedule.remove(schedule);
-                }
-            }
-        }
-        Some(job)
-    }
-
-    fn store_result(&mut self, result: JobResult) {
-        if result.should_store() {
-            self.result_expiry
-                .insert((result.expires_at, result.job_id));
-            if let Some(old) = self.results.insert(result.job_id, result) {
-                self.result_expiry.remove(&(old.expires_at, old.job_id));
-            }
-        }
-    }
-
-    /// Returns never-started jobs whose lease expired before `now` to the ready queue.
-    fn free_unstarted_expired(&mut self, now: Timestamp) {
-        let expired: Vec<JobId> = self
-            .job_leases
-            .range(..(now, JobId::from_uuid(uuid::Uuid::nil())))
-            .map(|(_, id)| *id)
-            .filter(|id| {
-                self.jobs
-                    .get(id)
-                    .is_some_and(|job| job.started_at.is_none())
-            })
-            .collect();
-        for id in expired {
-            self.update_job(&id, |job| {
-                job.acquired_by = None;
-                job.acquired_until = None;
-            });
-        }
-    }
 }
 
 /// Wraps an already computed value as a finished future.
@@ -316,22 +388,21 @@ impl DataStore for MemoryStore {
         schedule.acquired_by = None;
         schedule.acquired_until = None;
         let mut state = self.lock();
-        let outcome = match (state.schedules.get(&schedule.id).cloned(), policy) {
-            (None, _) => AddScheduleOutcome::Added,
-            (Some(_), ConflictPolicy::DoNothing) => return done(Ok(AddScheduleOutcome::Kept)),
-            (Some(_), ConflictPolicy::Exception) => {
+        let outcome = match (state.schedules.contains_key(&schedule.id), policy) {
+            (false, _) => AddScheduleOutcome::Added,
+            (true, ConflictPolicy::DoNothing) => return done(Ok(AddScheduleOutcome::Kept)),
+            (true, ConflictPolicy::Exception) => {
                 return done(Err(StoreError::Conflict {
                     kind: ObjectKind::Schedule,
                     id: schedule.id.to_string(),
                 }));
             }
-            (Some(old), ConflictPolicy::Replace) => {
-                state.unindex_schedule(&old);
+            (true, ConflictPolicy::Replace) => {
+                state.remove_schedule(&schedule.id);
                 AddScheduleOutcome::Replaced
             }
         };
-        state.index_schedule(&schedule);
-        state.schedules.insert(schedule.id.clone(), schedule);
+        state.insert_schedule(schedule);
         done(Ok(outcome))
     }
 
@@ -363,8 +434,7 @@ impl DataStore for MemoryStore {
         let mut state = self.lock();
         let mut removed = Vec::new();
         for id in ids {
-            if let Some(schedule) = state.schedules.remove(id) {
-                state.unindex_schedule(&schedule);
+            if let Some(schedule) = state.remove_schedule(id) {
                 removed.push(schedule);
             }
         }
@@ -394,7 +464,8 @@ impl DataStore for MemoryStore {
         let mut state = self.lock();
         // Leases that expired before now make their schedules acquirable again.
         let expired: Vec<ScheduleId> = state
-            .schedule_leases
+            .schedule_index
+            .leases
             .iter()
             .take_while(|(until, _)| *until < now)
             .map(|(_, id)| id.clone())
@@ -406,6 +477,7 @@ impl DataStore for MemoryStore {
             });
         }
         let due: Vec<ScheduleId> = state
+            .schedule_index
             .due
             .iter()
             .take_while(|(next, _)| *next <= now)
@@ -462,8 +534,8 @@ impl DataStore for MemoryStore {
 
     fn next_schedule_run_time(&self) -> BoxFuture<'_, StoreResult<Option<Timestamp>>> {
         let state = self.lock();
-        let due = state.due.first().map(|(at, _)| *at);
-        let lease_end = state.schedule_leases.first().map(|(until, _)| *until);
+        let due = state.schedule_index.due.first().map(|(at, _)| *at);
+        let lease_end = state.schedule_index.leases.first().map(|(until, _)| *until);
         done(Ok(due.into_iter().chain(lease_end).min()))
     }
 
@@ -479,11 +551,16 @@ impl DataStore for MemoryStore {
     }
 
     fn get_job<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, StoreResult<Option<Job>>> {
-        done(Ok(self.lock().jobs.get(id).cloned()))
+        done(Ok(self.lock().job(id).cloned()))
     }
 
     fn get_jobs(&self) -> BoxFuture<'_, StoreResult<Vec<Job>>> {
-        let mut all: Vec<Job> = self.lock().jobs.values().cloned().collect();
+        let mut all: Vec<Job> = self
+            .lock()
+            .jobs
+            .values()
+            .map(|stored| stored.job.clone())
+            .collect();
         all.sort_by_key(|job| (job.created_at, job.id));
         done(Ok(all))
     }
@@ -501,10 +578,10 @@ impl DataStore for MemoryStore {
         let mut batch = JobBatch::default();
         let mut blocked = HashSet::new();
         while batch.acquired.len() < limit {
-            let Some(id) = state.next_ready(now, &blocked) else {
+            let Some(id) = state.job_index.next_ready(now, &blocked) else {
                 break;
             };
-            let Some(job) = state.jobs.get(&id) else {
+            let Some(job) = state.job(&id) else {
                 break;
             };
             if job.start_deadline.is_some_and(|deadline| deadline < now) {
@@ -523,7 +600,9 @@ impl DataStore for MemoryStore {
                 .tasks
                 .get(&task_id)
                 .and_then(|task| task.max_running_jobs)
-                .is_some_and(|max| state.running.get(&task_id).copied().unwrap_or(0) >= max);
+                .is_some_and(|max| {
+                    state.job_index.running.get(&task_id).copied().unwrap_or(0) >= max
+                });
             if limit_reached {
                 blocked.insert(task_id);
                 continue;
@@ -548,7 +627,7 @@ impl DataStore for MemoryStore {
         now: Timestamp,
     ) -> BoxFuture<'a, StoreResult<Job>> {
         let mut state = self.lock();
-        let holds = state.jobs.get(id).is_some_and(|job| {
+        let holds = state.job(id).is_some_and(|job| {
             job.acquired_by.as_deref() == Some(node)
                 && job.lease_token == token
                 && job.acquired_until.is_some_and(|until| until >= now)
@@ -572,7 +651,7 @@ impl DataStore for MemoryStore {
         release: JobRelease,
     ) -> BoxFuture<'a, StoreResult<()>> {
         let mut state = self.lock();
-        let holds = state.jobs.get(id).is_some_and(|job| {
+        let holds = state.job(id).is_some_and(|job| {
             job.acquired_by.as_deref() == Some(node) && job.lease_token == token
         });
         if !holds {
@@ -607,7 +686,7 @@ impl DataStore for MemoryStore {
         let mut state = self.lock();
         let mut lost = Vec::new();
         for (id, token) in jobs {
-            let holds = state.jobs.get(id).is_some_and(|job| {
+            let holds = state.job(id).is_some_and(|job| {
                 job.acquired_by.as_deref() == Some(node) && job.lease_token == *token
             });
             if holds {
@@ -632,14 +711,15 @@ impl DataStore for MemoryStore {
         let mut state = self.lock();
         state.free_unstarted_expired(now);
         let expired: Vec<JobId> = state
-            .job_leases
+            .job_index
+            .leases
             .iter()
             .take_while(|(until, _)| *until < now)
             .map(|(_, id)| *id)
             .collect();
         let mut reaped = Vec::new();
         for id in expired {
-            let Some(job) = state.jobs.get(&id).cloned() else {
+            let Some(job) = state.job(&id).cloned() else {
                 continue;
             };
             let node = job.acquired_by.clone().unwrap_or_default();
@@ -711,8 +791,7 @@ impl DataStore for MemoryStore {
             .map(|s| s.id.clone())
             .collect();
         for id in finished {
-            if let Some(schedule) = state.schedules.remove(&id) {
-                state.unindex_schedule(&schedule);
+            if let Some(schedule) = state.remove_schedule(&id) {
                 report
                     .finished_schedules
                     .push((schedule.id, schedule.task_id));

@@ -184,6 +184,9 @@ async fn days_of_failures_lose_nothing_and_run_nothing_twice() {
         next_id += 1;
         nodes[victim] = world.node(&format!("replacement-{next_id}")).await;
     }
+    // Long enough for the survivors to reap the last victim's job (its lease lapses, then a
+    // reaper pass runs within a third of a lease).
+    world.clock.sleep(LEASE * 3).await;
     let end = world.clock.now();
     for node in &nodes {
         node.stop().await;
