@@ -8,8 +8,13 @@
 //! lease keeper. Failed attempts are retried per the task's retry policy. Releases are fenced
 //! (invariant 3): a refused one becomes a `JobLeaseLost` event, never a crash.
 
+use std::any::Any;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -17,11 +22,11 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::handler::{Handler, HandlerError, JobContext};
+use super::handler::{Handler, HandlerError, HandlerResult, JobContext};
 use super::registry::HandlerRegistry;
 use super::running::{RunningJob, RunningJobs};
 use crate::broker::{EventBroker, publish_or_log};
-use crate::clock::{Clock, add};
+use crate::clock::{BoxFuture, Clock, add};
 use crate::error::StoreError;
 use crate::event::{Event, EventKind};
 use crate::model::{Job, JobOutcome, JobResult, Task};
@@ -62,7 +67,13 @@ pub struct JobProcessor {
     handlers: HandlerRegistry,
     running: RunningJobs,
     tracker: TaskTracker,
-    finished: Arc<Notify>,
+    /// Run slots in use: each runs one job at a time and, when it finishes, takes the next
+    /// ready job itself, so a busy node needs no round trip through the run loop per job.
+    slots: Arc<AtomicUsize>,
+    /// Notified when a slot closes (capacity for the run loop).
+    slot_closed: Arc<Notify>,
+    /// Set by `drain` and `halt`: slots take no further jobs.
+    stopping: Arc<AtomicBool>,
     halted: Arc<AtomicBool>,
     config: Arc<JobProcessorConfig>,
 }
@@ -84,7 +95,9 @@ impl JobProcessor {
             handlers,
             running,
             tracker: TaskTracker::new(),
-            finished: Arc::new(Notify::new()),
+            slots: Arc::new(AtomicUsize::new(0)),
+            slot_closed: Arc::new(Notify::new()),
+            stopping: Arc::new(AtomicBool::new(false)),
             halted: Arc::new(AtomicBool::new(false)),
             config: Arc::new(config),
         }
@@ -95,32 +108,47 @@ impl JobProcessor {
         &self.running
     }
 
-    /// Acquires as many ready jobs as there is capacity for and starts them; returns how many.
+    /// Acquires as many ready jobs as there are free run slots for and starts them; returns
+    /// how many.
     ///
     /// # Errors
     ///
     /// The store's error if acquisition fails.
     pub async fn acquire_and_start(&self) -> Result<usize, StoreError> {
-        if self.is_halted() {
+        if self.is_stopping() {
             return Ok(0);
         }
+        // Only this method opens slots, and slots only close, so capacity never overshoots.
         let capacity = self
             .config
             .max_concurrent_jobs
-            .saturating_sub(self.running.len());
+            .saturating_sub(self.slots.load(Ordering::SeqCst));
         if capacity == 0 {
             return Ok(0);
         }
+        let jobs = self.acquire(capacity).await?;
+        let count = jobs.len();
+        for (job, entry) in jobs {
+            self.slots.fetch_add(1, Ordering::SeqCst);
+            let processor = self.clone();
+            self.tracker
+                .spawn(async move { processor.run_slot(job, entry).await });
+        }
+        Ok(count)
+    }
+
+    /// Leases up to `limit` jobs, publishes what happened, and claims them locally.
+    async fn acquire(&self, limit: usize) -> Result<Vec<(Job, RunningJob)>, StoreError> {
         let now = self.clock.now();
         let node = self.config.node_id.as_str();
         let batch = self
             .store
-            .acquire_jobs(node, self.config.lease_duration, capacity, now)
+            .acquire_jobs(node, self.config.lease_duration, limit, now)
             .await?;
         for result in batch.missed {
             self.publish(released_event(node, &result, None)).await;
         }
-        let count = batch.acquired.len();
+        let mut claimed = Vec::with_capacity(batch.acquired.len());
         for job in batch.acquired {
             self.publish(Event::JobAcquired {
                 timestamp: now,
@@ -134,18 +162,34 @@ impl JobProcessor {
             })
             .await;
             match self.running.claim(job.id, job.lease_token) {
-                Some(entry) => {
-                    let processor = self.clone();
-                    self.tracker
-                        .spawn(async move { processor.run(job, entry).await });
-                }
+                Some(entry) => claimed.push((job, entry)),
                 // Invariant 4: never start a job this node is already running.
                 None => {
                     tracing::warn!(job = %job.id, "job is already running here; not started twice")
                 }
             }
         }
-        Ok(count)
+        Ok(claimed)
+    }
+
+    /// Runs `job`, then further ready jobs one at a time while there are any and the
+    /// processor is not stopping; then closes the slot.
+    async fn run_slot(&self, job: Job, entry: RunningJob) {
+        let mut next = Some((job, entry));
+        while let Some((job, entry)) = next.take() {
+            self.run(job, entry).await;
+            if self.is_stopping() {
+                break;
+            }
+            match self.acquire(1).await {
+                Ok(mut jobs) => next = jobs.pop(),
+                // The run loop backs off and reports store failures.
+                Err(error) => tracing::debug!(%error, "a run slot could not take the next job"),
+            }
+        }
+        self.slots.fetch_sub(1, Ordering::SeqCst);
+        // One waiter (the run loop); a permit is kept if it is not waiting right now.
+        self.slot_closed.notify_one();
     }
 
     /// Acquires and runs jobs until `shutdown`, woken by job events and finished runs, with
@@ -154,10 +198,12 @@ impl JobProcessor {
         let wake_on = [EventKind::JobAdded, EventKind::JobReleased];
         let mut events = self.broker.subscribe_to(&wake_on);
         let mut backoff = Backoff::new();
+        let node = self.config.node_id.as_str();
         while !shutdown.is_cancelled() {
             let wait = match self.acquire_and_start().await {
                 Ok(started)
-                    if started > 0 && self.running.len() < self.config.max_concurrent_jobs =>
+                    if started > 0
+                        && self.slots.load(Ordering::SeqCst) < self.config.max_concurrent_jobs =>
                 {
                     backoff.reset();
                     continue;
@@ -172,12 +218,17 @@ impl JobProcessor {
                     wait
                 }
             };
-            let finished = self.finished.notified();
+            // This node's own releases are followed up by its run slots; only new jobs and
+            // other nodes' releases (a task's `max_running_jobs` freed) need a look.
+            let slot_closed = self.slot_closed.notified();
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                () = finished => {}
+                () = slot_closed => {}
                 () = self.clock.sleep(wait) => {}
-                () = wait_for(&mut events, &wake_on) => {}
+                () = wait_for(&mut events, |event| match event {
+                    Event::JobReleased { node_id, .. } => node_id != node,
+                    _ => true,
+                }) => {}
             }
         }
     }
@@ -185,6 +236,7 @@ impl JobProcessor {
     /// Waits for running jobs to finish for up to `grace`, then cancels the rest and waits for
     /// their releases (invariant 9).
     pub async fn drain(&self, grace: Duration) {
+        self.stopping.store(true, Ordering::SeqCst);
         self.tracker.close();
         tokio::select! {
             () = self.tracker.wait() => return,
@@ -199,12 +251,17 @@ impl JobProcessor {
     /// nodes reap the jobs).
     pub fn halt(&self) {
         self.halted.store(true, Ordering::SeqCst);
+        self.stopping.store(true, Ordering::SeqCst);
         self.tracker.close();
         self.running.cancel_all();
     }
 
     fn is_halted(&self) -> bool {
         self.halted.load(Ordering::SeqCst)
+    }
+
+    fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
     }
 
     async fn run(&self, job: Job, entry: RunningJob) {
@@ -224,7 +281,7 @@ impl JobProcessor {
                     // Not started: when the lease lapses the job is simply handed out again.
                     tracing::warn!(job = %id, %error, "could not start the job");
                 }
-                self.finish_run(&id);
+                self.running.release(&id);
                 return;
             }
         };
@@ -236,7 +293,7 @@ impl JobProcessor {
         }
         if entry.lease_lost() {
             self.lease_lost(&job).await;
-            self.finish_run(&id);
+            self.running.release(&id);
             return;
         }
         let finished_at = self.clock.now();
@@ -262,7 +319,7 @@ impl JobProcessor {
             None => JobRelease::Finish(result.clone()),
         };
         self.release(&job, release, &result).await;
-        self.finish_run(&id);
+        self.running.release(&id);
     }
 
     /// Runs the handler; returns the outcome, error text, return value, and whether (and
@@ -289,9 +346,20 @@ impl JobProcessor {
             job: job.clone(),
             node_id: self.config.node_id.clone(),
         };
-        let mut handle = match handler {
-            Handler::Async(function) => tokio::spawn(function(ctx)),
-            Handler::Blocking(function) => tokio::task::spawn_blocking(move || function(ctx)),
+        let mut handle: Pin<Box<dyn Future<Output = Joined> + Send>> = match handler {
+            // Runs inside this task: no spawn per job; dropping the future cancels it.
+            Handler::Async(function) => Box::pin(CatchPanic::new(move || function(ctx))),
+            Handler::Blocking(function) => {
+                let task = tokio::task::spawn_blocking(move || function(ctx));
+                Box::pin(async move {
+                    let mut task = AbortOnDrop(task);
+                    match (&mut task.0).await {
+                        Ok(result) => Ok(result),
+                        Err(join) if join.is_panic() => Err(Ended::Panicked(join.into_panic())),
+                        Err(join) => Err(Ended::Stopped(join.to_string())),
+                    }
+                })
+            }
         };
         let timeout = task.and_then(|t| t.timeout);
         let deadline = async {
@@ -306,19 +374,17 @@ impl JobProcessor {
                 Ok(Err(HandlerError::Cancel(message))) => (JobOutcome::Error, Some(message), None, None),
                 Ok(Err(HandlerError::RetryAfter(delay, message))) => (JobOutcome::Error, Some(message), None, Some(Some(delay))),
                 Ok(Err(error)) => (JobOutcome::Error, Some(error.to_string()), None, Some(None)),
-                Err(join) if join.is_panic() => {
-                    let message = panic_message(join.into_panic());
+                Err(Ended::Panicked(payload)) => {
+                    let message = panic_message(payload);
                     (JobOutcome::Error, Some(format!("handler panicked: {message}")), None, Some(None))
                 }
-                Err(join) => (JobOutcome::Cancelled, Some(format!("handler task ended: {join}")), None, None),
+                Err(Ended::Stopped(reason)) => (JobOutcome::Cancelled, Some(format!("handler task ended: {reason}")), None, None),
             },
             () = deadline => {
-                handle.abort();
                 let limit = timeout.map(crate::duration::format_duration).unwrap_or_default();
                 (JobOutcome::TimedOut, Some(format!("timed out after {limit}")), None, Some(None))
             }
             () = entry.cancel.cancelled() => {
-                handle.abort();
                 let reason = if entry.lease_lost() { "lease lost" } else { "cancelled at shutdown" };
                 (JobOutcome::Cancelled, Some(reason.to_owned()), None, None)
             }
@@ -371,12 +437,6 @@ impl JobProcessor {
         .await;
     }
 
-    fn finish_run(&self, id: &crate::model::JobId) {
-        self.running.release(id);
-        // One waiter (the run loop); a permit is kept if it is not waiting right now.
-        self.finished.notify_one();
-    }
-
     async fn publish(&self, event: Event) {
         publish_or_log(&*self.broker, event).await;
     }
@@ -403,14 +463,86 @@ pub(crate) fn released_event(
     }
 }
 
-/// Waits until an event of one of `kinds` arrives (forever if the broker is gone).
-pub(crate) async fn wait_for(events: &mut crate::broker::Subscription, kinds: &[EventKind]) {
+/// Waits until an event that `wanted` accepts arrives (forever if the broker is gone).
+async fn wait_for(events: &mut crate::broker::Subscription, wanted: impl Fn(&Event) -> bool) {
     loop {
         match events.recv().await {
-            Some(event) if kinds.contains(&event.kind()) => return,
+            Some(event) if wanted(&event) => return,
             Some(_) => {}
             None => std::future::pending().await,
         }
+    }
+}
+
+/// How a handler's run ended when it returned no result.
+enum Ended {
+    /// It panicked, with this payload.
+    Panicked(Box<dyn Any + Send>),
+    /// Its blocking task was stopped by the runtime (shutdown).
+    Stopped(String),
+}
+
+/// What running a handler yields.
+type Joined = Result<HandlerResult, Ended>;
+
+/// Runs an async handler in the polling task, turning a panic — while creating the future
+/// or while polling it — into [`Ended::Panicked`] (invariant 7).
+struct CatchPanic<F> {
+    start: Option<F>,
+    running: Option<BoxFuture<'static, HandlerResult>>,
+}
+
+impl<F> CatchPanic<F>
+where
+    F: FnOnce() -> BoxFuture<'static, HandlerResult>,
+{
+    fn new(start: F) -> CatchPanic<F> {
+        CatchPanic {
+            start: Some(start),
+            running: None,
+        }
+    }
+}
+
+impl<F> Future for CatchPanic<F>
+where
+    F: FnOnce() -> BoxFuture<'static, HandlerResult>
+        + Unpin,
+{
+    type Output = Joined;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Joined> {
+        let this = &mut *self;
+        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            if let Some(start) = this.start.take() {
+                this.running = Some(start());
+            }
+            match this.running.as_mut() {
+                Some(future) => future.as_mut().poll(cx),
+                None => Poll::Ready(Err(HandlerError::failed("handler polled after it ended"))),
+            }
+        }));
+        match polled {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(result)) => {
+                this.running = None;
+                Poll::Ready(Ok(result))
+            }
+            Err(payload) => {
+                this.running = None;
+                Poll::Ready(Err(Ended::Panicked(payload)))
+            }
+        }
+    }
+}
+
+/// Aborts a blocking handler's task handle when dropped (timeout, cancellation); the
+/// thread itself runs on until the function returns, as blocking code cannot be interrupted.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
