@@ -250,7 +250,7 @@ async fn bench_schedules(args: &BenchArgs) -> Result<Value, Failure> {
         let mut schedule = Schedule::new(id, task_id.clone(), trigger);
         schedule.job_result_expiration_time = Duration::ZERO;
         scheduler
-            .add_schedule(schedule, ConflictPolicy::Replace)
+            .insert_schedule(schedule, ConflictPolicy::Replace)
             .await
             .map_err(runtime_error)?;
     }

@@ -82,6 +82,15 @@ impl JobResult {
         self
     }
 
+    /// The return value decoded as `T` (JSON `null` when the handler returned none).
+    ///
+    /// # Errors
+    ///
+    /// The decoding error when the value does not fit `T`.
+    pub fn value<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        T::deserialize(self.return_value.as_ref().unwrap_or(&Value::Null))
+    }
+
     /// Whether a store keeps this result: only when it expires after it finished, i.e. the
     /// expiration time is positive (APScheduler 4's rule).
     pub fn should_store(&self) -> bool {

@@ -10,6 +10,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -115,20 +116,33 @@ impl fmt::Debug for Handler {
 }
 
 impl Handler {
-    /// Wraps an async function.
-    pub fn from_async<F, Fut>(function: F) -> Handler
+    /// Wraps an async function. Its success value is any `Serialize` type, stored as JSON
+    /// (a value that fails to serialize makes the job end with outcome `error`).
+    pub fn from_async<F, Fut, T>(function: F) -> Handler
     where
         F: Fn(JobContext) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = HandlerResult> + Send + 'static,
+        Fut: Future<Output = Result<T, HandlerError>> + Send + 'static,
+        T: Serialize,
     {
-        Handler::Async(Arc::new(move |ctx| Box::pin(function(ctx))))
+        let function = Arc::new(function);
+        Handler::Async(Arc::new(move |ctx| {
+            let future = function(ctx);
+            Box::pin(async move { to_json(future.await?) })
+        }))
     }
 
-    /// Wraps a blocking function (run on the blocking pool).
-    pub fn from_blocking<F>(function: F) -> Handler
+    /// Wraps a blocking function (run on the blocking pool); its success value is stored
+    /// as JSON as with [`Handler::from_async`].
+    pub fn from_blocking<F, T>(function: F) -> Handler
     where
-        F: Fn(JobContext) -> HandlerResult + Send + Sync + 'static,
+        F: Fn(JobContext) -> Result<T, HandlerError> + Send + Sync + 'static,
+        T: Serialize,
     {
-        Handler::Blocking(Arc::new(function))
+        Handler::Blocking(Arc::new(move |ctx| to_json(function(ctx)?)))
     }
+}
+
+fn to_json<T: Serialize>(value: T) -> HandlerResult {
+    serde_json::to_value(value)
+        .map_err(|e| HandlerError::failed(format!("the return value is not valid JSON: {e}")))
 }

@@ -63,9 +63,11 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ObjectKind, StoreError, ValidationError};
 use crate::event::{Event, EventKind};
 use crate::model::{
-    ConflictPolicy, Job, JobId, JobResult, Schedule, ScheduleId, SchedulerRole, Task, TaskId,
+    CoalescePolicy, ConflictPolicy, Job, JobId, JobResult, Schedule, ScheduleId, SchedulerRole,
+    Task, TaskId,
 };
 use crate::store::{AddScheduleOutcome, DataStore, MemoryStore};
+use crate::trigger::Trigger;
 
 /// How long `run_job` keeps the job's result (APScheduler 4 uses 15 minutes).
 const RUN_JOB_RESULT_EXPIRATION: Duration = Duration::from_secs(15 * 60);
@@ -304,13 +306,55 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Adds a schedule under a conflict policy. Its first fire time is computed from the
-    /// trigger, and a missing misfire grace time is copied from the task (APScheduler 4).
+    /// Schedules `task` to run whenever `trigger` fires; returns the schedule's id (the one
+    /// in `options`, or a generated one).
+    ///
+    /// ```no_run
+    /// # async fn demo(scheduler: horae::scheduler::Scheduler) -> Result<(), Box<dyn std::error::Error>> {
+    /// use horae::model::{ScheduleId, TaskId};
+    /// use horae::scheduler::ScheduleOptions;
+    /// use horae::trigger::Trigger;
+    ///
+    /// let trigger = Trigger::parse(r#"{"type": "cron", "hour": 3}"#, scheduler.now())?;
+    /// let options = ScheduleOptions::with_id(ScheduleId::new("nightly")?);
+    /// scheduler.add_schedule(&TaskId::new("backup")?, trigger, options).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`insert_schedule`](Scheduler::insert_schedule).
+    pub async fn add_schedule(
+        &self,
+        task: &TaskId,
+        trigger: Trigger,
+        options: ScheduleOptions,
+    ) -> Result<ScheduleId, Error> {
+        let id = match options.id {
+            Some(id) => id,
+            None => ScheduleId::new(JobId::new(self.inner.clock.now()).to_string())?,
+        };
+        let mut schedule = Schedule::new(id.clone(), task.clone(), trigger);
+        schedule.args = options.args;
+        schedule.kwargs = options.kwargs;
+        schedule.paused = options.paused;
+        schedule.coalesce = options.coalesce;
+        schedule.misfire_grace_time = options.misfire_grace_time;
+        schedule.max_jitter = options.max_jitter;
+        schedule.job_result_expiration_time = options.job_result_expiration_time;
+        schedule.metadata = options.metadata;
+        self.insert_schedule(schedule, options.conflict_policy)
+            .await?;
+        Ok(id)
+    }
+
+    /// Adds a complete schedule under a conflict policy. Its first fire time is computed from
+    /// the trigger, and a missing misfire grace time is copied from the task (APScheduler 4).
     ///
     /// # Errors
     ///
     /// Unknown task, a conflict under policy `exception`, a trigger failure or a store failure.
-    pub async fn add_schedule(
+    pub async fn insert_schedule(
         &self,
         mut schedule: Schedule,
         policy: ConflictPolicy,
@@ -618,6 +662,44 @@ impl Scheduler {
     /// The time according to this node's clock.
     pub fn now(&self) -> Timestamp {
         self.inner.clock.now()
+    }
+}
+
+/// A new schedule's settings besides its task and trigger, for
+/// [`Scheduler::add_schedule`]. The defaults are APScheduler 4's: a generated id, not
+/// paused, coalesce `latest`, the task's misfire grace time, no jitter, results not kept,
+/// conflict policy `do_nothing`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ScheduleOptions {
+    /// The schedule's id; `None` generates one (a UUID).
+    pub id: Option<ScheduleId>,
+    /// Positional arguments for every job.
+    pub args: Vec<Value>,
+    /// Keyword arguments for every job.
+    pub kwargs: serde_json::Map<String, Value>,
+    /// Whether the schedule starts paused.
+    pub paused: bool,
+    /// Which of several due fire times get a job.
+    pub coalesce: CoalescePolicy,
+    /// How late a job may start; `None` takes the task's.
+    pub misfire_grace_time: Option<Duration>,
+    /// The most random delay added to each fire time.
+    pub max_jitter: Option<Duration>,
+    /// How long job results are kept (zero: not stored).
+    pub job_result_expiration_time: Duration,
+    /// Free-form data copied to every job.
+    pub metadata: serde_json::Map<String, Value>,
+    /// What to do when a schedule with this id exists.
+    pub conflict_policy: ConflictPolicy,
+}
+
+impl ScheduleOptions {
+    /// The defaults with the given schedule id.
+    pub fn with_id(id: ScheduleId) -> ScheduleOptions {
+        ScheduleOptions {
+            id: Some(id),
+            ..ScheduleOptions::default()
+        }
     }
 }
 

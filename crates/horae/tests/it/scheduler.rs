@@ -45,7 +45,7 @@ async fn async_and_blocking_handlers_return_values() {
             task("add"),
             Handler::from_async(|ctx| async move {
                 let (a, b): (i64, i64) = ctx.args()?;
-                Ok(json!(a + b))
+                Ok(a + b)
             }),
         )
         .await
@@ -55,7 +55,7 @@ async fn async_and_blocking_handlers_return_values() {
             task("blocking"),
             Handler::from_blocking(|ctx| {
                 std::thread::sleep(Duration::from_millis(20));
-                Ok(json!(ctx.job.attempt))
+                Ok(ctx.job.attempt)
             }),
         )
         .await
@@ -65,14 +65,36 @@ async fn async_and_blocking_handlers_return_values() {
         .await
         .unwrap();
     assert_eq!(
-        (sum.outcome, sum.return_value),
+        (sum.outcome, sum.return_value.clone()),
         (JobOutcome::Success, Some(json!(42)))
     );
+    assert_eq!(sum.value::<i64>().unwrap(), 42, "typed return values");
+    assert!(sum.value::<String>().is_err());
     let blocking = scheduler
         .run_job(&TaskId::new("blocking").unwrap(), vec![])
         .await
         .unwrap();
     assert_eq!(blocking.return_value, Some(json!(1)));
+    scheduler
+        .configure_task(
+            task("unserializable"),
+            Handler::from_async(|_| async {
+                Ok(std::collections::HashMap::from([((1, 2), "tuple keys are not JSON")]))
+            }),
+        )
+        .await
+        .unwrap();
+    let unserializable = scheduler
+        .run_job(&TaskId::new("unserializable").unwrap(), vec![])
+        .await
+        .unwrap();
+    assert_eq!(unserializable.outcome, JobOutcome::Error);
+    assert!(
+        unserializable
+            .error
+            .unwrap()
+            .starts_with("the return value is not valid JSON")
+    );
     let bad_args = scheduler
         .run_job(&TaskId::new("add").unwrap(), vec![json!("x")])
         .await
@@ -88,14 +110,27 @@ async fn panics_and_timeouts_become_results_and_the_node_keeps_running() {
     scheduler
         .configure_task(
             task("panics"),
-            Handler::from_async(|_| async { panic!("boom") }),
+            Handler::from_async::<_, _, ()>(|_| async { panic!("boom") }),
+        )
+        .await
+        .unwrap();
+    scheduler
+        .configure_task(
+            task("panics-early"),
+            // Panics while making its future, before anything is polled.
+            Handler::from_async(|_| {
+                if true {
+                    panic!("early boom");
+                }
+                async { Ok(json!(null)) }
+            }),
         )
         .await
         .unwrap();
     scheduler
         .configure_task(
             task("blocking-panics"),
-            Handler::from_blocking(|_| panic!("blocking boom")),
+            Handler::from_blocking::<_, ()>(|_| panic!("blocking boom")),
         )
         .await
         .unwrap();
@@ -125,6 +160,11 @@ async fn panics_and_timeouts_become_results_and_the_node_keeps_running() {
         .unwrap();
     assert_eq!(panicked.outcome, JobOutcome::Error);
     assert_eq!(panicked.error.as_deref(), Some("handler panicked: boom"));
+    let early = scheduler
+        .run_job(&TaskId::new("panics-early").unwrap(), vec![])
+        .await
+        .unwrap();
+    assert_eq!(early.error.as_deref(), Some("handler panicked: early boom"));
     let blocking = scheduler
         .run_job(&TaskId::new("blocking-panics").unwrap(), vec![])
         .await
@@ -185,7 +225,7 @@ async fn failed_attempts_are_retried_per_the_task_policy() {
     scheduler
         .configure_task(
             cancel,
-            Handler::from_async(|_| async { Err(HandlerError::Cancel("do not retry".into())) }),
+            Handler::from_async::<_, _, ()>(|_| async { Err(HandlerError::Cancel("do not retry".into())) }),
         )
         .await
         .unwrap();
@@ -194,6 +234,76 @@ async fn failed_attempts_are_retried_per_the_task_policy() {
         .await
         .unwrap();
     assert_eq!((result.outcome, result.attempt), (JobOutcome::Error, 1));
+    scheduler.stop().await;
+}
+
+#[tokio::test]
+async fn add_schedule_applies_its_options_and_conflict_policy() {
+    let scheduler = started(fast("n1")).await;
+    let (sender, mut received) = tokio::sync::mpsc::unbounded_channel();
+    scheduler
+        .configure_task(
+            task("greet"),
+            Handler::from_async(move |ctx| {
+                let sender = sender.clone();
+                async move {
+                    let _ = sender.send((ctx.job.schedule_id.clone(), ctx.job.args.clone()));
+                    Ok(json!(null))
+                }
+            }),
+        )
+        .await
+        .unwrap();
+    let greet = TaskId::new("greet").unwrap();
+    let soon = |scheduler: &Scheduler| {
+        let at = (scheduler.now() + jiff::SignedDuration::from_millis(50))
+            .round(jiff::Unit::Millisecond)
+            .unwrap();
+        Trigger::parse(&format!(r#"{{"type":"date","run_time":"{at}"}}"#), at).unwrap()
+    };
+
+    let generated = scheduler
+        .add_schedule(&greet, soon(&scheduler), Default::default())
+        .await
+        .unwrap();
+    let other = scheduler
+        .add_schedule(&greet, soon(&scheduler), Default::default())
+        .await
+        .unwrap();
+    assert_ne!(generated, other, "every generated id is new");
+
+    let id = ScheduleId::new("hello").unwrap();
+    let options = horae::scheduler::ScheduleOptions {
+        args: vec![json!("world")],
+        coalesce: CoalescePolicy::All,
+        misfire_grace_time: Some(Duration::from_secs(7)),
+        conflict_policy: ConflictPolicy::Exception,
+        ..horae::scheduler::ScheduleOptions::with_id(id.clone())
+    };
+    let added = scheduler
+        .add_schedule(&greet, soon(&scheduler), options.clone())
+        .await
+        .unwrap();
+    assert_eq!(added, id);
+    let stored = scheduler.store().get_schedule(&id).await.unwrap().unwrap();
+    assert_eq!(stored.coalesce, CoalescePolicy::All);
+    assert_eq!(stored.misfire_grace_time, Some(Duration::from_secs(7)));
+    assert!(stored.next_fire_time.is_some(), "first fire time computed");
+    let conflict = scheduler
+        .add_schedule(&greet, soon(&scheduler), options)
+        .await;
+    assert!(conflict.is_err(), "policy exception refuses an existing id");
+
+    let mut seen = HashMap::new();
+    while seen.len() < 3 {
+        let (schedule, args) = tokio::time::timeout(Duration::from_secs(5), received.recv())
+            .await
+            .expect("all three schedules fire")
+            .unwrap();
+        seen.insert(schedule.unwrap(), args);
+    }
+    assert_eq!(seen[&id], vec![json!("world")]);
+    assert_eq!(seen[&generated], Vec::<serde_json::Value>::new());
     scheduler.stop().await;
 }
 
@@ -318,7 +428,7 @@ async fn seed_bug_scenario(clock: Arc<dyn Clock>, epoch: jiff::Timestamp) {
     );
     schedule.coalesce = CoalescePolicy::All;
     nodes[0]
-        .add_schedule(schedule, ConflictPolicy::Exception)
+        .insert_schedule(schedule, ConflictPolicy::Exception)
         .await
         .unwrap();
     for node in &nodes {

@@ -62,7 +62,7 @@ impl World {
                 "panics",
                 None,
                 None,
-                Handler::from_async(|_| async { panic!("simulated bug") }),
+                Handler::from_async::<_, _, ()>(|_| async { panic!("simulated bug") }),
             ),
             (
                 "hangs",
@@ -166,7 +166,7 @@ async fn days_of_failures_lose_nothing_and_run_nothing_twice() {
         schedule.coalesce = CoalescePolicy::All;
         schedule.job_result_expiration_time = Duration::from_secs(7 * 86_400);
         nodes[0]
-            .add_schedule(schedule, ConflictPolicy::Exception)
+            .insert_schedule(schedule, ConflictPolicy::Exception)
             .await
             .unwrap();
     }
