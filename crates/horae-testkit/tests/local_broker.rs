@@ -26,11 +26,19 @@ async fn slow_subscribers_skip_and_count_missed_events() {
         let event = slow.recv().await.unwrap();
         assert_eq!(event.timestamp(), jiff::Timestamp::from_second(n).unwrap());
     }
-    assert_eq!(slow.missed(), 6, "the events that found the queue full were skipped");
+    assert_eq!(
+        slow.missed(),
+        6,
+        "the events that found the queue full were skipped"
+    );
     let next = Event::TaskRemoved {
         timestamp: jiff::Timestamp::from_second(10).unwrap(),
         task_id: TaskId::new("t").unwrap(),
     };
     broker.publish(next.clone()).await.unwrap();
-    assert_eq!(*slow.recv().await.unwrap(), next, "delivery resumes once there is room");
+    assert_eq!(
+        *slow.recv().await.unwrap(),
+        next,
+        "delivery resumes once there is room"
+    );
 }

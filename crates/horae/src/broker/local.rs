@@ -42,14 +42,15 @@ struct KindSet(u64);
 
 impl KindSet {
     fn of(kinds: &[EventKind]) -> KindSet {
-        KindSet(kinds.iter().fold(0, |mask, kind| mask | KindSet::bit(*kind)))
+        KindSet(
+            kinds
+                .iter()
+                .fold(0, |mask, kind| mask | KindSet::bit(*kind)),
+        )
     }
 
     fn bit(kind: EventKind) -> u64 {
-        let index = EventKind::ALL
-            .iter()
-            .position(|k| *k == kind)
-            .unwrap_or(0);
+        let index = EventKind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
         1 << index
     }
 

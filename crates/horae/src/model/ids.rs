@@ -1,9 +1,9 @@
 //! Identifiers: user-chosen task and schedule ids, and time-ordered job ids.
 
-use std::fmt;
-use std::str::FromStr;
 use std::collections::hash_map::RandomState;
+use std::fmt;
 use std::hash::BuildHasher;
+use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 

@@ -506,8 +506,7 @@ where
 
 impl<F> Future for CatchPanic<F>
 where
-    F: FnOnce() -> BoxFuture<'static, HandlerResult>
-        + Unpin,
+    F: FnOnce() -> BoxFuture<'static, HandlerResult> + Unpin,
 {
     type Output = Joined;
 

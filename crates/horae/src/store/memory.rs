@@ -64,7 +64,11 @@ enum ScheduleSlot {
 
 impl ScheduleSlot {
     fn of(schedule: &Schedule) -> ScheduleSlot {
-        match (schedule.acquired_until, schedule.paused, schedule.next_fire_time) {
+        match (
+            schedule.acquired_until,
+            schedule.paused,
+            schedule.next_fire_time,
+        ) {
             (Some(until), _, _) => ScheduleSlot::Leased(until),
             (None, false, Some(next)) => ScheduleSlot::Due(next),
             _ => ScheduleSlot::Idle,

@@ -79,7 +79,10 @@ async fn async_and_blocking_handlers_return_values() {
         .configure_task(
             task("unserializable"),
             Handler::from_async(|_| async {
-                Ok(std::collections::HashMap::from([((1, 2), "tuple keys are not JSON")]))
+                Ok(std::collections::HashMap::from([(
+                    (1, 2),
+                    "tuple keys are not JSON",
+                )]))
             }),
         )
         .await
@@ -225,7 +228,9 @@ async fn failed_attempts_are_retried_per_the_task_policy() {
     scheduler
         .configure_task(
             cancel,
-            Handler::from_async::<_, _, ()>(|_| async { Err(HandlerError::Cancel("do not retry".into())) }),
+            Handler::from_async::<_, _, ()>(|_| async {
+                Err(HandlerError::Cancel("do not retry".into()))
+            }),
         )
         .await
         .unwrap();
