@@ -1,4 +1,17 @@
-//! SQL data stores (SQLite, PostgreSQL, MySQL/MariaDB) and the PostgreSQL LISTEN/NOTIFY broker for horae.
+//! SQL data stores for horae: SQLite (the embedded default), with PostgreSQL and
+//! MySQL/MariaDB to follow on the same schema.
 //!
-//! This crate is a placeholder in the workspace layout of DESIGN.md section 2; it gains its
-//! implementation in a later milestone and intentionally exports nothing yet.
+//! A store creates and upgrades its tables itself (versioned migrations, run on connect and
+//! by [`SqliteStore::migrate`]), under a configurable table prefix so several horae
+//! installations can share one database. Timestamps and durations are `BIGINT`
+//! microseconds (they sort and compare the same in every database); arguments, keyword
+//! arguments, metadata, triggers, retry policies and return values are JSON columns.
+//!
+//! Every store passes the `horae-testkit` conformance suite.
+
+mod codec;
+mod prefix;
+pub mod sqlite;
+
+pub use self::prefix::{DEFAULT_PREFIX, TablePrefix};
+pub use self::sqlite::{SqliteOptions, SqliteStore};

@@ -23,17 +23,35 @@
 pub mod broker;
 pub mod store;
 
-/// Expands to one `#[tokio::test]` per broker conformance case. `$factory` is an
-/// expression evaluating to a closure that returns a future of `Arc<dyn EventBroker>` (a
-/// fresh, isolated broker per call).
+/// Expands to one `#[tokio::test]` per broker conformance case.
+///
+/// `$factory` is an expression evaluating to a closure that returns a future of a fresh,
+/// isolated broker: an `Arc<dyn EventBroker>`, or an `Option` of one where `None` skips the
+/// case (e.g. the backend's server is down outside CI). See [`broker::BrokerFixture`].
+///
+/// The cases about several nodes need two broker instances that share one channel. With
+/// `pair = $pair` they come from `$pair`, a closure returning a future of a
+/// `(Arc<dyn EventBroker>, Arc<dyn EventBroker>)` pair (or an `Option` of one); without it
+/// both are the same instance from `$factory`, which is right for an in-process broker.
 #[macro_export]
 macro_rules! broker_conformance_tests {
-    ($factory:expr) => {
+    ($factory:expr $(,)?) => {
+        $crate::broker_conformance_tests!($factory, pair = || async {
+            let factory = $factory;
+            $crate::broker::BrokerFixture::into_broker(factory().await)
+                .map(|broker| (::std::sync::Arc::clone(&broker), broker))
+        });
+    };
+    ($factory:expr, pair = $pair:expr $(,)?) => {
         $crate::broker_conformance_tests!(@cases $factory;
             every_subscriber_receives_every_event_in_order,
             subscribers_see_only_later_events,
             closed_subscribers_get_nothing_and_block_nobody,
             publishing_without_subscribers_succeeds,
+        );
+        $crate::broker_conformance_tests!(@pair_cases $pair;
+            events_reach_subscribers_of_another_broker_instance,
+            subscribers_get_only_the_kinds_they_asked_for,
         );
     };
     (@cases $factory:expr; $($case:ident),+ $(,)?) => {
@@ -41,7 +59,25 @@ macro_rules! broker_conformance_tests {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
                 let factory = $factory;
-                $crate::broker::$case(factory().await).await;
+                let Some(broker) = $crate::broker::BrokerFixture::into_broker(factory().await)
+                else {
+                    return;
+                };
+                $crate::broker::$case(broker).await;
+            }
+        )+
+    };
+    (@pair_cases $pair:expr; $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let pair = $pair;
+                let Some((first, second)) =
+                    $crate::broker::BrokerPairFixture::into_pair(pair().await)
+                else {
+                    return;
+                };
+                $crate::broker::$case(first, second).await;
             }
         )+
     };

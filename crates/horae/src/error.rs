@@ -99,6 +99,10 @@ pub enum BrokerError {
     /// The event could not be encoded or decoded.
     #[error("event serialization failed: {0}")]
     Serialization(String),
+    /// The broker's settings are invalid (a malformed URL, an unusable channel name);
+    /// retrying cannot help.
+    #[error("invalid broker settings: {0}")]
+    Invalid(String),
 }
 
 /// A model value breaks a rule. [`field`](ValidationError::field) names the offending field

@@ -5,6 +5,7 @@
 //! [durations](duration) and the [error types](error). The store and broker traits and the
 //! scheduling engine build on these. `DESIGN.md` is the contract.
 
+pub mod backoff;
 pub mod broker;
 pub mod clock;
 pub mod duration;

@@ -18,7 +18,9 @@ use clap::{Args, ValueEnum};
 use horae::model::{ConflictPolicy, ExecutorKind, Schedule, ScheduleId, Task, TaskId};
 use horae::scheduler::handler::Handler;
 use horae::scheduler::{Scheduler, SchedulerConfig};
+use horae::store::{DataStore, MemoryStore};
 use horae::trigger::Trigger;
+use horae_sql::SqliteStore;
 use serde_json::{Value, json};
 
 use crate::Failure;
@@ -29,7 +31,8 @@ pub(crate) struct BenchArgs {
     /// Which workload to run.
     #[arg(value_enum)]
     workload: Workload,
-    /// The data store: memory (SQL stores arrive with the persistence milestone).
+    /// The data store: `memory`, `sqlite` (a fresh file in the temp directory, removed
+    /// afterwards) or an SQLite URL (`sqlite:///path/bench.db`).
     #[arg(long, default_value = "memory")]
     store: String,
     /// Jobs to run (`jobs`).
@@ -72,9 +75,9 @@ enum Workload {
 }
 
 pub(crate) fn run(args: BenchArgs) -> Result<(), Failure> {
-    if args.store != "memory" {
+    if !(args.store == "memory" || args.store == "sqlite" || args.store.starts_with("sqlite:")) {
         return Err(Failure::Usage(format!(
-            "--store {}: only the memory store is available so far (sqlite, postgres and mysql arrive with the persistence milestone)",
+            "--store {}: use memory, sqlite or an sqlite: URL (postgres and mysql arrive with their stores)",
             args.store
         )));
     }
@@ -101,12 +104,15 @@ pub(crate) fn run(args: BenchArgs) -> Result<(), Failure> {
         .enable_all()
         .build()
         .map_err(|e| Failure::Runtime(e.into()))?;
+    let scratch = (args.store == "sqlite").then(ScratchFile::new);
     let mut out = runtime.block_on(async {
+        let store = open_store(&args, scratch.as_ref()).await?;
         match args.workload {
-            Workload::Jobs => bench_jobs(&args).await,
-            Workload::Schedules => bench_schedules(&args).await,
+            Workload::Jobs => bench_jobs(&args, store).await,
+            Workload::Schedules => bench_schedules(&args, store).await,
         }
     })?;
+    drop(scratch);
     if let Value::Object(map) = &mut out {
         map.insert("system".into(), json!("horae"));
         map.insert("store".into(), json!(args.store));
@@ -122,8 +128,40 @@ pub(crate) fn run(args: BenchArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn scheduler(args: &BenchArgs) -> Result<Scheduler, Failure> {
+/// A database file in the temp directory, removed with its WAL files when dropped.
+struct ScratchFile(std::path::PathBuf);
+
+impl ScratchFile {
+    fn new() -> ScratchFile {
+        let name = format!("horae-bench-{}.db", uuid::Uuid::now_v7());
+        ScratchFile(std::env::temp_dir().join(name))
+    }
+}
+
+impl Drop for ScratchFile {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+        }
+    }
+}
+
+async fn open_store(
+    args: &BenchArgs,
+    scratch: Option<&ScratchFile>,
+) -> Result<Arc<dyn DataStore>, Failure> {
+    let url = match scratch {
+        Some(file) => format!("sqlite://{}", file.0.display()),
+        None if args.store == "memory" => return Ok(Arc::new(MemoryStore::new())),
+        None => args.store.clone(),
+    };
+    let store = SqliteStore::connect(&url).await.map_err(runtime_error)?;
+    Ok(Arc::new(store))
+}
+
+fn scheduler(args: &BenchArgs, store: Arc<dyn DataStore>) -> Result<Scheduler, Failure> {
     Scheduler::builder()
+        .store(store)
         .config(SchedulerConfig {
             node_id: "bench".to_owned(),
             max_concurrent_jobs: args.concurrency,
@@ -145,8 +183,8 @@ fn runtime_error(error: impl std::error::Error + Send + Sync + 'static) -> Failu
     Failure::Runtime(error.into())
 }
 
-async fn bench_jobs(args: &BenchArgs) -> Result<Value, Failure> {
-    let scheduler = scheduler(args)?;
+async fn bench_jobs(args: &BenchArgs, store: Arc<dyn DataStore>) -> Result<Value, Failure> {
+    let scheduler = scheduler(args, store)?;
     let done = Arc::new(AtomicU64::new(0));
     let counter = done.clone();
     let task_id = TaskId::new("noop").map_err(runtime_error)?;
@@ -161,7 +199,12 @@ async fn bench_jobs(args: &BenchArgs) -> Result<Value, Failure> {
         .await
         .map_err(runtime_error)?;
     let added = Instant::now();
-    for _ in 0..args.jobs {
+    let mut last_report = Instant::now();
+    for n in 0..args.jobs {
+        if last_report.elapsed() >= Duration::from_secs(1) && !args.json {
+            eprintln!("jobs: {n}/{} added", args.jobs);
+            last_report = Instant::now();
+        }
         let mut job = scheduler.new_job(&task_id, Vec::new());
         job.result_expiration_time = Duration::from_secs(3600);
         scheduler.add_job(job).await.map_err(runtime_error)?;
@@ -170,7 +213,6 @@ async fn bench_jobs(args: &BenchArgs) -> Result<Value, Failure> {
     let started = Instant::now();
     scheduler.start().await;
     let timeout = Duration::from_secs_f64(args.timeout.max(0.0));
-    let mut last_report = Instant::now();
     // Finished when every handler ran and every job was released from the store.
     loop {
         let ran = done.load(Ordering::Relaxed);
@@ -215,8 +257,8 @@ async fn bench_jobs(args: &BenchArgs) -> Result<Value, Failure> {
     }))
 }
 
-async fn bench_schedules(args: &BenchArgs) -> Result<Value, Failure> {
-    let scheduler = scheduler(args)?;
+async fn bench_schedules(args: &BenchArgs, store: Arc<dyn DataStore>) -> Result<Value, Failure> {
+    let scheduler = scheduler(args, store)?;
     let lateness: Arc<Mutex<Vec<f64>>> = Arc::new(Mutex::new(Vec::with_capacity(
         (args.schedules as f64 * args.duration / args.period * 1.1).min(5e7) as usize,
     )));

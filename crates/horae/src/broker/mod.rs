@@ -5,6 +5,7 @@
 //! that falls behind skips events (and can see how many), because events only wake nodes
 //! up early; correctness never depends on them.
 
+pub mod envelope;
 mod local;
 
 use std::sync::Arc;

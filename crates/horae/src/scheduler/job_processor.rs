@@ -25,6 +25,8 @@ use tokio_util::task::TaskTracker;
 use super::handler::{Handler, HandlerError, HandlerResult, JobContext};
 use super::registry::HandlerRegistry;
 use super::running::{RunningJob, RunningJobs};
+use super::task_cache::TaskCache;
+use crate::backoff::Backoff;
 use crate::broker::{EventBroker, publish_or_log};
 use crate::clock::{BoxFuture, Clock, add};
 use crate::error::StoreError;
@@ -75,6 +77,7 @@ pub struct JobProcessor {
     /// Set by `drain` and `halt`: slots take no further jobs.
     stopping: Arc<AtomicBool>,
     halted: Arc<AtomicBool>,
+    tasks: Arc<TaskCache>,
     config: Arc<JobProcessorConfig>,
 }
 
@@ -98,6 +101,7 @@ impl JobProcessor {
             slots: Arc::new(AtomicUsize::new(0)),
             slot_closed: Arc::new(Notify::new()),
             stopping: Arc::new(AtomicBool::new(false)),
+            tasks: Arc::default(),
             halted: Arc::new(AtomicBool::new(false)),
             config: Arc::new(config),
         }
@@ -195,7 +199,12 @@ impl JobProcessor {
     /// Acquires and runs jobs until `shutdown`, woken by job events and finished runs, with
     /// polling as the fallback; backs off while the store is unavailable (invariant 10).
     pub async fn run_loop(&self, shutdown: CancellationToken) {
-        let wake_on = [EventKind::JobAdded, EventKind::JobReleased];
+        let wake_on = [
+            EventKind::JobAdded,
+            EventKind::JobReleased,
+            EventKind::TaskUpdated,
+            EventKind::TaskRemoved,
+        ];
         let mut events = self.broker.subscribe_to(&wake_on);
         let mut backoff = Backoff::new();
         let node = self.config.node_id.as_str();
@@ -213,7 +222,7 @@ impl JobProcessor {
                     self.config.poll_interval
                 }
                 Err(error) => {
-                    let wait = backoff.next();
+                    let wait = backoff.next_delay();
                     tracing::warn!(%error, retry_in = ?wait, "acquiring jobs failed");
                     wait
                 }
@@ -227,6 +236,10 @@ impl JobProcessor {
                 () = self.clock.sleep(wait) => {}
                 () = wait_for(&mut events, |event| match event {
                     Event::JobReleased { node_id, .. } => node_id != node,
+                    Event::TaskUpdated { task_id, .. } | Event::TaskRemoved { task_id, .. } => {
+                        self.tasks.forget(task_id);
+                        false
+                    }
                     _ => true,
                 }) => {}
             }
@@ -285,8 +298,12 @@ impl JobProcessor {
                 return;
             }
         };
-        let task = self.store.get_task(&job.task_id).await.ok().flatten();
-        let (outcome, error, value, retry_after) = self.execute(&job, task.as_ref(), &entry).await;
+        let task = self
+            .tasks
+            .get(&*self.store, &*self.clock, &job.task_id)
+            .await;
+        let (outcome, error, value, retry_after) =
+            self.execute(&job, task.as_deref(), &entry).await;
         if self.is_halted() {
             self.running.release(&id);
             return;
@@ -413,7 +430,7 @@ impl JobProcessor {
                     return;
                 }
                 Err(error) if self.clock.now() < give_up => {
-                    let wait = backoff.next();
+                    let wait = backoff.next_delay();
                     tracing::warn!(job = %job.id, %error, retry_in = ?wait, "releasing the job failed");
                     self.clock.sleep(wait).await;
                 }
@@ -551,30 +568,4 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
         .map(|s| (*s).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "non-string panic payload".to_owned())
-}
-
-/// Exponential backoff for store outages: 100 ms doubling to 10 s, with jitter.
-#[derive(Debug)]
-pub(crate) struct Backoff {
-    attempt: u32,
-}
-
-impl Backoff {
-    pub(crate) fn new() -> Backoff {
-        Backoff { attempt: 0 }
-    }
-
-    pub(crate) fn reset(&mut self) {
-        self.attempt = 0;
-    }
-
-    pub(crate) fn next(&mut self) -> Duration {
-        let base = Duration::from_millis(100)
-            .saturating_mul(1 << self.attempt.min(7))
-            .min(Duration::from_secs(10));
-        self.attempt += 1;
-        let fraction =
-            random::unit_fraction(u128::from(self.attempt) ^ (std::process::id() as u128) << 32);
-        base.mul_f64(0.5 + fraction / 2.0)
-    }
 }

@@ -40,6 +40,7 @@ pub mod reaper;
 pub mod registry;
 pub mod running;
 pub mod schedule_processor;
+mod task_cache;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -58,6 +59,7 @@ use self::reaper::Reaper;
 use self::registry::HandlerRegistry;
 use self::running::RunningJobs;
 use self::schedule_processor::{ScheduleProcessor, ScheduleProcessorConfig};
+pub use self::task_cache::TASK_CACHE_TTL;
 use crate::broker::{EventBroker, LocalBroker, Subscription, publish_or_log};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ObjectKind, StoreError, ValidationError};

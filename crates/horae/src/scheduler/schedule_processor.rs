@@ -18,7 +18,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use tokio_util::sync::CancellationToken;
 
-use super::job_processor::Backoff;
+use crate::backoff::Backoff;
 use crate::broker::{EventBroker, Subscription, publish_or_log};
 use crate::clock::{Clock, add};
 use crate::error::StoreError;
@@ -181,7 +181,7 @@ impl ScheduleProcessor {
                     until_next.min(self.config.poll_interval)
                 }
                 Err(error) => {
-                    let wait = backoff.next();
+                    let wait = backoff.next_delay();
                     tracing::warn!(%error, retry_in = ?wait, "processing schedules failed");
                     wait
                 }

@@ -330,11 +330,6 @@ fn lease_lost(id: &JobId) -> StoreError {
     }
 }
 
-/// Retry jitter for a job's attempt, reproducible in simulations.
-fn jitter_fraction(id: &JobId, attempt: u32) -> f64 {
-    crate::random::unit_fraction(id.as_uuid().as_u128() ^ (u128::from(attempt) << 64))
-}
-
 /// Wraps an already computed value as a finished future.
 fn done<'a, T: Send + 'a>(value: T) -> BoxFuture<'a, T> {
     Box::pin(std::future::ready(value))
@@ -727,11 +722,7 @@ impl DataStore for MemoryStore {
                 continue;
             };
             let node = job.acquired_by.clone().unwrap_or_default();
-            let retry_delay = state
-                .tasks
-                .get(&job.task_id)
-                .and_then(|task| task.retry.as_ref())
-                .and_then(|retry| retry.delay(job.attempt, jitter_fraction(&id, job.attempt)));
+            let retry_delay = super::reaped_retry_delay(state.tasks.get(&job.task_id), &job);
             let mut result = JobResult::new(&job, JobOutcome::Abandoned, job.started_at, now);
             result.error = Some(format!(
                 "node '{node}' stopped renewing the lease while the job was running"

@@ -110,6 +110,15 @@ pub struct CleanupReport {
     pub finished_schedules: Vec<(ScheduleId, TaskId)>,
 }
 
+/// How long a job whose node died waits before its next attempt: `None` when its task's
+/// retry policy allows no further attempt (the job is then `abandoned`). The jitter is
+/// derived from the job id and attempt, so every store and every replay agree.
+pub fn reaped_retry_delay(task: Option<&Task>, job: &Job) -> Option<Duration> {
+    let fraction =
+        crate::random::unit_fraction(job.id.as_uuid().as_u128() ^ (u128::from(job.attempt) << 64));
+    task?.retry.as_ref()?.delay(job.attempt, fraction)
+}
+
 /// Persistence and atomic hand-out of work (DESIGN.md section 5).
 pub trait DataStore: Send + Sync + 'static {
     /// Adds or replaces a task; `true` when it was new. Replacing never touches the jobs.

@@ -313,6 +313,35 @@ async fn add_schedule_applies_its_options_and_conflict_policy() {
 }
 
 #[tokio::test]
+async fn a_changed_task_applies_to_the_next_job() {
+    let scheduler = started(fast("n1")).await;
+    let sleepy = || {
+        Handler::from_async(|_| async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            Ok(())
+        })
+    };
+    scheduler
+        .configure_task(task("sleepy"), sleepy())
+        .await
+        .unwrap();
+    let id = TaskId::new("sleepy").unwrap();
+    let first = scheduler.run_job(&id, vec![]).await.unwrap();
+    assert_eq!(first.outcome, JobOutcome::Success);
+    // The job processor has the task cached now; the update event must evict it.
+    let mut limited = task("sleepy");
+    limited.timeout = Some(Duration::from_millis(50));
+    scheduler.configure_task(limited, sleepy()).await.unwrap();
+    let second = scheduler.run_job(&id, vec![]).await.unwrap();
+    assert_eq!(
+        second.outcome,
+        JobOutcome::TimedOut,
+        "the new timeout applies at once"
+    );
+    scheduler.stop().await;
+}
+
+#[tokio::test]
 async fn a_job_for_a_task_without_handler_here_fails_with_a_clear_error() {
     let scheduler = started(fast("n1")).await;
     scheduler.store().put_task(task("elsewhere")).await.unwrap();
