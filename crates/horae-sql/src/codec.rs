@@ -7,7 +7,6 @@ use std::time::Duration;
 use horae::error::StoreError;
 use jiff::Timestamp;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 /// A timestamp as microseconds since the Unix epoch.
 pub(crate) fn micros(at: Timestamp) -> i64 {
@@ -63,11 +62,6 @@ pub(crate) fn json<T: Serialize + ?Sized>(value: &T) -> Result<String, StoreErro
     serde_json::to_string(value).map_err(|e| StoreError::Serialization(e.to_string()))
 }
 
-/// JSON text as a value.
-pub(crate) fn from_json<T: DeserializeOwned>(column: &str, text: &str) -> Result<T, StoreError> {
-    serde_json::from_str(text).map_err(|e| corrupt(column, format!("invalid JSON: {e}")))
-}
-
 /// A name stored for an enum or id, parsed back.
 pub(crate) fn parse<T>(column: &str, text: &str) -> Result<T, StoreError>
 where
@@ -102,7 +96,7 @@ pub(crate) fn driver_error(error: sqlx::Error) -> StoreError {
         | sqlx::Error::PoolClosed
         | sqlx::Error::Protocol(_)
         | sqlx::Error::WorkerCrashed => StoreError::Unavailable(error.to_string()),
-        sqlx::Error::Database(db) if is_transient_database_error(db.code().as_deref()) => {
+        sqlx::Error::Database(db) if is_transient_database_error(&*db) => {
             StoreError::Unavailable(db.to_string())
         }
         sqlx::Error::ColumnDecode { .. }
@@ -114,13 +108,16 @@ pub(crate) fn driver_error(error: sqlx::Error) -> StoreError {
 
 /// SQLite busy/locked, PostgreSQL serialization failures, deadlocks and shutdowns, MySQL
 /// lock wait timeouts and deadlocks: retrying later may succeed.
-fn is_transient_database_error(code: Option<&str>) -> bool {
+fn is_transient_database_error(error: &dyn sqlx::error::DatabaseError) -> bool {
+    // MySQL reports most errors under SQLSTATE HY000; its own error number tells them apart.
+    if let Some(mysql) = error.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        return matches!(mysql.number(), 1205 | 1213 | 2006 | 2013);
+    }
     matches!(
-        code,
+        error.code().as_deref(),
         Some(
             "5" | "6" | "261" | "517" // SQLITE_BUSY, SQLITE_LOCKED and extended codes
             | "40001" | "40P01" | "57P01" | "57P02" | "57P03" | "08000" | "08003" | "08006"
-            | "1205" | "1213"
         )
     )
 }

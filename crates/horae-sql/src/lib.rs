@@ -10,8 +10,16 @@
 //! Every store passes the `horae-testkit` conformance suite.
 
 mod codec;
+mod common;
+pub mod mysql;
+mod pg_broker;
+pub mod postgres;
 mod prefix;
+mod rows;
 pub mod sqlite;
 
+pub use self::mysql::{MysqlOptions, MysqlStore};
+pub use self::pg_broker::{PgBroker, PgBrokerOptions};
+pub use self::postgres::{PostgresOptions, PostgresStore};
 pub use self::prefix::{DEFAULT_PREFIX, TablePrefix};
 pub use self::sqlite::{SqliteOptions, SqliteStore};

@@ -20,7 +20,7 @@ use horae::scheduler::handler::Handler;
 use horae::scheduler::{Scheduler, SchedulerConfig};
 use horae::store::{DataStore, MemoryStore};
 use horae::trigger::Trigger;
-use horae_sql::SqliteStore;
+use horae_sql::{PostgresOptions, PostgresStore, SqliteStore, TablePrefix};
 use serde_json::{Value, json};
 
 use crate::Failure;
@@ -32,7 +32,9 @@ pub(crate) struct BenchArgs {
     #[arg(value_enum)]
     workload: Workload,
     /// The data store: `memory`, `sqlite` (a fresh file in the temp directory, removed
-    /// afterwards) or an SQLite URL (`sqlite:///path/bench.db`).
+    /// afterwards), `postgres` (`HORAE_PG_URL`, default the local server's `horae_bench`
+    /// database, in tables of a fresh prefix dropped afterwards), or a store URL
+    /// (`sqlite:///path/bench.db`, `postgres://...`).
     #[arg(long, default_value = "memory")]
     store: String,
     /// Jobs to run (`jobs`).
@@ -75,9 +77,11 @@ enum Workload {
 }
 
 pub(crate) fn run(args: BenchArgs) -> Result<(), Failure> {
-    if !(args.store == "memory" || args.store == "sqlite" || args.store.starts_with("sqlite:")) {
+    let known = ["memory", "sqlite", "postgres"];
+    let url = ["sqlite:", "postgres://", "postgresql://"];
+    if !(known.contains(&args.store.as_str()) || url.iter().any(|u| args.store.starts_with(u))) {
         return Err(Failure::Usage(format!(
-            "--store {}: use memory, sqlite or an sqlite: URL (postgres and mysql arrive with their stores)",
+            "--store {}: use memory, sqlite, postgres or a sqlite:/postgres:// URL (mysql arrives with its store)",
             args.store
         )));
     }
@@ -106,11 +110,17 @@ pub(crate) fn run(args: BenchArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::Runtime(e.into()))?;
     let scratch = (args.store == "sqlite").then(ScratchFile::new);
     let mut out = runtime.block_on(async {
-        let store = open_store(&args, scratch.as_ref()).await?;
-        match args.workload {
+        let (store, cleanup) = open_store(&args, scratch.as_ref()).await?;
+        let out = match args.workload {
             Workload::Jobs => bench_jobs(&args, store).await,
             Workload::Schedules => bench_schedules(&args, store).await,
+        };
+        if let Some(postgres) = cleanup
+            && let Err(error) = postgres.drop_tables().await
+        {
+            eprintln!("warning: could not drop the benchmark's tables: {error}");
         }
+        out
     })?;
     drop(scratch);
     if let Value::Object(map) = &mut out {
@@ -146,17 +156,41 @@ impl Drop for ScratchFile {
     }
 }
 
+/// The store to benchmark, and the PostgreSQL store whose tables to drop afterwards.
 async fn open_store(
     args: &BenchArgs,
     scratch: Option<&ScratchFile>,
-) -> Result<Arc<dyn DataStore>, Failure> {
-    let url = match scratch {
-        Some(file) => format!("sqlite://{}", file.0.display()),
-        None if args.store == "memory" => return Ok(Arc::new(MemoryStore::new())),
-        None => args.store.clone(),
+) -> Result<(Arc<dyn DataStore>, Option<PostgresStore>), Failure> {
+    let url = match (scratch, args.store.as_str()) {
+        (Some(file), _) => format!("sqlite://{}", file.0.display()),
+        (None, "memory") => return Ok((Arc::new(MemoryStore::new()), None)),
+        (None, "postgres") => {
+            let url = std::env::var("HORAE_PG_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/horae_bench".to_owned());
+            PostgresStore::create_database_if_missing(&url)
+                .await
+                .map_err(runtime_error)?;
+            let id = uuid::Uuid::now_v7().simple().to_string();
+            let options = PostgresOptions {
+                prefix: TablePrefix::new(format!("bench{}_", &id[id.len() - 12..]))
+                    .map_err(runtime_error)?,
+                max_connections: 16,
+                ..PostgresOptions::default()
+            };
+            let store = PostgresStore::connect_with(&url, options)
+                .await
+                .map_err(runtime_error)?;
+            return Ok((Arc::new(store.clone()), Some(store)));
+        }
+        (None, url) => url.to_owned(),
     };
-    let store = SqliteStore::connect(&url).await.map_err(runtime_error)?;
-    Ok(Arc::new(store))
+    if url.starts_with("sqlite:") {
+        let store = SqliteStore::connect(&url).await.map_err(runtime_error)?;
+        Ok((Arc::new(store), None))
+    } else {
+        let store = PostgresStore::connect(&url).await.map_err(runtime_error)?;
+        Ok((Arc::new(store), None))
+    }
 }
 
 fn scheduler(args: &BenchArgs, store: Arc<dyn DataStore>) -> Result<Scheduler, Failure> {

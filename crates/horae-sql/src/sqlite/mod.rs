@@ -5,7 +5,6 @@
 //! processes sharing the file (DESIGN.md invariant 1), and releases are fenced by node and
 //! lease token in the same statement that changes the row (invariant 3).
 
-mod rows;
 mod schema;
 
 use std::collections::{HashMap, HashSet};
@@ -14,9 +13,7 @@ use std::time::Duration;
 
 use horae::clock::BoxFuture;
 use horae::error::{ObjectKind, StoreError};
-use horae::model::{
-    ConflictPolicy, Job, JobId, JobOutcome, JobResult, Schedule, ScheduleId, Task, TaskId,
-};
+use horae::model::{ConflictPolicy, Job, JobId, JobResult, Schedule, ScheduleId, Task, TaskId};
 use horae::store::{
     AddScheduleOutcome, CleanupReport, DataStore, JobBatch, JobRelease, Reaped, ScheduleRelease,
     ScheduleReleaseReport, StoreResult, reaped_retry_delay,
@@ -28,9 +25,10 @@ use sqlx::sqlite::{
 };
 use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqliteConnection};
 
-use self::rows::{JOB_COLUMNS, RESULT_COLUMNS, SCHEDULE_COLUMNS, TASK_COLUMNS};
 use crate::codec::{self, driver_error, micros, micros_opt};
+use crate::common::{abandoned, add, lease_lost, missed_deadline, not_found, release_keeps_result};
 use crate::prefix::TablePrefix;
+use crate::rows::{self, JOB_COLUMNS, RESULT_COLUMNS, SCHEDULE_COLUMNS, TASK_COLUMNS};
 
 /// How a [`SqliteStore`] connects.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,16 +59,6 @@ pub struct SqliteStore {
     pool: SqlitePool,
     prefix: TablePrefix,
 }
-
-/// Counts the leased jobs of task `t` that still hold a live or started lease (a
-/// never-started job whose lease expired at `?3` is free to take).
-const RUNNING: &str = "SELECT COUNT(*) FROM {p}jobs r WHERE r.task_id = t.id \
-     AND r.acquired_by IS NOT NULL AND NOT (r.started_at IS NULL AND r.acquired_until < ?3)";
-
-/// Tasks at their `max_running_jobs` (at `?3`).
-const BLOCKED: &str = "SELECT t.id FROM {p}tasks t WHERE t.max_running_jobs IS NOT NULL \
-     AND t.max_running_jobs <= (SELECT COUNT(*) FROM {p}jobs r WHERE r.task_id = t.id \
-     AND r.acquired_by IS NOT NULL AND NOT (r.started_at IS NULL AND r.acquired_until < ?3))";
 
 /// The most rows one multi-row `INSERT` carries (SQLite allows 32,766 bound values).
 const ROWS_PER_INSERT: usize = 500;
@@ -376,27 +364,46 @@ impl SqliteStore {
         limit: usize,
         now: Timestamp,
     ) -> StoreResult<JobBatch> {
+        // `queued`: the tasks with unleased jobs, by a loose scan of the queue index;
+        // `places`: how many more jobs each may start; `candidates`: each task's oldest
+        // ready jobs (rowid lookups through the index) and never-started jobs whose lease
+        // expired. The oldest candidates within each task's places are leased.
         let sql = format!(
-            "UPDATE {{p}}jobs SET lease_token = lease_token + 1, acquired_by = ?1, acquired_until = ?2 \
-             WHERE id IN ( \
-               SELECT id FROM ( \
-                 SELECT c.id, c.ready_at, c.seq, \
-                   ROW_NUMBER() OVER (PARTITION BY c.task_id ORDER BY c.ready_at, c.seq) AS n, \
-                   (SELECT t.max_running_jobs - ({RUNNING}) FROM {{p}}tasks t \
-                      WHERE t.id = c.task_id AND t.max_running_jobs IS NOT NULL) AS free \
-                 FROM ( \
-                   SELECT id, task_id, ready_at, seq FROM {{p}}jobs \
-                     WHERE acquired_by IS NULL AND ready_at <= ?3 AND task_id NOT IN ({BLOCKED}) \
-                   UNION ALL \
-                   SELECT id, task_id, ready_at, seq FROM {{p}}jobs \
-                     WHERE started_at IS NULL AND acquired_until < ?3 AND ready_at <= ?3 \
-                       AND task_id NOT IN ({BLOCKED}) \
-                   ORDER BY ready_at, seq LIMIT ?4) c) \
-               WHERE free IS NULL OR n <= free \
-               ORDER BY ready_at, seq LIMIT ?5) \
+            "WITH RECURSIVE queued(task_id) AS ( \
+               SELECT (SELECT task_id FROM {{p}}jobs WHERE acquired_by IS NULL \
+                 ORDER BY task_id LIMIT 1) \
+               UNION ALL \
+               SELECT (SELECT j.task_id FROM {{p}}jobs j \
+                 WHERE j.acquired_by IS NULL AND j.task_id > q.task_id \
+                 ORDER BY j.task_id LIMIT 1) \
+               FROM queued q WHERE q.task_id IS NOT NULL), \
+             places AS ( \
+               SELECT q.task_id, MIN(?5, COALESCE(t.max_running_jobs - ( \
+                 SELECT COUNT(*) FROM {{p}}jobs r WHERE r.task_id = q.task_id \
+                   AND r.acquired_by IS NOT NULL \
+                   AND NOT (r.started_at IS NULL AND r.acquired_until < ?3)), ?5)) AS free \
+               FROM queued q LEFT JOIN {{p}}tasks t ON t.id = q.task_id \
+               WHERE q.task_id IS NOT NULL), \
+             candidates AS ( \
+               SELECT j.seq, j.task_id, j.ready_at FROM places p, {{p}}jobs j \
+               WHERE p.free > 0 AND j.seq IN (SELECT j2.seq FROM {{p}}jobs j2 \
+                 WHERE j2.task_id = p.task_id AND j2.acquired_by IS NULL AND j2.ready_at <= ?3 \
+                 ORDER BY j2.ready_at, j2.seq LIMIT ?5) \
+               UNION ALL \
+               SELECT * FROM (SELECT seq, task_id, ready_at FROM {{p}}jobs \
+                 WHERE started_at IS NULL AND acquired_until < ?3 AND ready_at <= ?3 \
+                 ORDER BY acquired_until LIMIT ?4)), \
+             ranked AS ( \
+               SELECT c.seq, c.ready_at, \
+                 ROW_NUMBER() OVER (PARTITION BY c.task_id ORDER BY c.ready_at, c.seq) AS n, \
+                 COALESCE((SELECT p.free FROM places p WHERE p.task_id = c.task_id), ?5) AS free \
+               FROM candidates c) \
+             UPDATE {{p}}jobs SET lease_token = lease_token + 1, acquired_by = ?1, \
+               acquired_until = ?2 \
+             WHERE seq IN (SELECT seq FROM ranked WHERE n <= free ORDER BY ready_at, seq LIMIT ?5) \
              RETURNING {JOB_COLUMNS}, ready_at, seq"
         );
-        let until = horae_add(now, lease);
+        let until = add(now, lease);
         let wanted = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = sqlx::query(self.sql(&sql))
             .bind(node)
@@ -431,8 +438,7 @@ impl SqliteStore {
                 {
                     continue;
                 }
-                let mut result = JobResult::new(&job, JobOutcome::MissedStartDeadline, None, now);
-                result.error = Some("the job could not start before its start deadline".to_owned());
+                let result = missed_deadline(&job, now);
                 self.store_result(&mut tx, &result).await?;
                 batch.missed.push(result);
             }
@@ -490,16 +496,11 @@ impl SqliteStore {
             }
             let task = tasks.get(&job.task_id).and_then(Option::as_ref);
             let retry_delay = reaped_retry_delay(task, &job);
-            let node = job.acquired_by.clone().unwrap_or_default();
-            let mut result = JobResult::new(&job, JobOutcome::Abandoned, job.started_at, now);
-            result.error = Some(format!(
-                "node '{node}' stopped renewing the lease while the job was running"
-            ));
+            let result = abandoned(&job, now);
             self.store_result(conn, &result).await?;
             match retry_delay {
                 Some(delay) => {
-                    self.requeue(conn, &job.id, horae_add(now, delay), None)
-                        .await?;
+                    self.requeue(conn, &job.id, add(now, delay), None).await?;
                     reaped.push(Reaped::Requeued {
                         job: job.id,
                         task_id: job.task_id.clone(),
@@ -517,34 +518,6 @@ impl SqliteStore {
             }
         }
         Ok(reaped)
-    }
-}
-
-/// `at + duration`, saturating at the largest timestamp (as the engine does).
-fn horae_add(at: Timestamp, duration: Duration) -> Timestamp {
-    jiff::SignedDuration::try_from(duration)
-        .ok()
-        .and_then(|d| at.checked_add(d).ok())
-        .unwrap_or(Timestamp::MAX)
-}
-
-/// Whether releasing writes a result row as well as the job change.
-fn release_keeps_result(release: &JobRelease) -> bool {
-    match release {
-        JobRelease::Finish(result) | JobRelease::Retry { result, .. } => result.should_store(),
-    }
-}
-
-fn not_found(kind: ObjectKind, id: &impl ToString) -> StoreError {
-    StoreError::NotFound {
-        kind,
-        id: id.to_string(),
-    }
-}
-
-fn lease_lost(id: &JobId) -> StoreError {
-    StoreError::LeaseLost {
-        job_id: id.to_string(),
     }
 }
 
@@ -740,7 +713,7 @@ impl DataStore for SqliteStore {
     ) -> BoxFuture<'a, StoreResult<Vec<Schedule>>> {
         Box::pin(async move {
             let mut tx = self.begin().await?;
-            let until = horae_add(now, lease);
+            let until = add(now, lease);
             let sql = format!(
                 "UPDATE {{p}}schedules SET acquired_by = ?1, acquired_until = ?2 \
                  WHERE id IN (SELECT id FROM {{p}}schedules \

@@ -64,8 +64,10 @@ CREATE TABLE {p}jobs (
     -- Invariant 6: one job per schedule and fire time.
     UNIQUE (schedule_id, scheduled_fire_time)
 );
--- Unleased jobs in the order they are handed out.
-CREATE INDEX {p}jobs_ready ON {p}jobs (ready_at, seq) WHERE acquired_by IS NULL;
+-- Unleased jobs per task in hand-out order: acquisition walks the tasks with queued jobs
+-- and takes each one's oldest, so a task at its max_running_jobs costs nothing however
+-- many jobs it has queued.
+CREATE INDEX {p}jobs_queue ON {p}jobs (task_id, ready_at, seq) WHERE acquired_by IS NULL;
 -- Leased jobs by lease expiry (reaping) and by task (running counts).
 CREATE INDEX {p}jobs_leases ON {p}jobs (acquired_until) WHERE acquired_until IS NOT NULL;
 CREATE INDEX {p}jobs_running ON {p}jobs (task_id) WHERE acquired_by IS NOT NULL;

@@ -1,0 +1,314 @@
+//! Writing jobs and results: inserting jobs in batches, starting, releasing (fenced by
+//! node and lease token), re-queueing and extending leases.
+
+use std::collections::{HashMap, HashSet};
+
+use horae::model::{Job, JobId, JobResult, ScheduleId};
+use horae::store::{JobRelease, StoreResult};
+use jiff::Timestamp;
+use sqlx::mysql::MySqlConnection;
+use sqlx::{MySql, QueryBuilder, Row};
+
+use super::{BATCH, MysqlStore, json, marks};
+use crate::codec::{self, driver_error, micros, micros_opt};
+use crate::common::{lease_lost, release_keeps_result, release_result};
+use crate::rows::{self, JOB_COLUMNS, RESULT_COLUMNS};
+
+impl MysqlStore {
+    /// Inserts jobs with multi-row statements, skipping any whose id or `(schedule, fire
+    /// time)` is already taken; returns the ids inserted, in order.
+    pub(super) async fn insert_jobs(
+        &self,
+        conn: &mut MySqlConnection,
+        jobs: &[Job],
+    ) -> StoreResult<Vec<JobId>> {
+        let mut inserted = Vec::with_capacity(jobs.len());
+        let mut reported = HashSet::new();
+        for chunk in jobs.chunks(BATCH) {
+            let ids: Vec<String> = chunk.iter().map(|job| job.id.to_string()).collect();
+            // A job added again (e.g. a retried call that had committed) is not new.
+            let existing = self.existing_job_ids(conn, &ids).await?;
+            let fresh: Vec<&Job> = chunk
+                .iter()
+                .zip(&ids)
+                .filter(|(_, id)| !existing.contains(*id))
+                .map(|(job, _)| job)
+                .collect();
+            if fresh.is_empty() {
+                continue;
+            }
+            let encoded = fresh
+                .iter()
+                .map(|job| rows::EncodedJob::new(job))
+                .collect::<StoreResult<Vec<_>>>()?;
+            let mut insert = QueryBuilder::<MySql>::new(
+                self.prefix
+                    .apply(&format!("INSERT INTO {{p}}jobs ({JOB_COLUMNS}, ready_at) ")),
+            );
+            insert.push_values(&encoded, |mut row, job| job.bind_all(&mut row));
+            // A taken fire time (invariant 6) leaves the existing row as it is.
+            insert.push(" ON DUPLICATE KEY UPDATE id = id");
+            insert
+                .build()
+                .execute(&mut *conn)
+                .await
+                .map_err(driver_error)?;
+            let fresh_ids: Vec<String> = fresh.iter().map(|job| job.id.to_string()).collect();
+            let now_there = self.existing_job_ids(conn, &fresh_ids).await?;
+            for job in fresh {
+                if now_there.contains(&job.id.to_string()) && reported.insert(job.id) {
+                    inserted.push(job.id);
+                }
+            }
+        }
+        Ok(inserted)
+    }
+
+    /// Which of `ids` (at most [`BATCH`]) are in the jobs table.
+    pub(super) async fn existing_job_ids(
+        &self,
+        conn: &mut MySqlConnection,
+        ids: &[String],
+    ) -> StoreResult<HashSet<String>> {
+        if ids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let sql = format!(
+            "SELECT id FROM {{p}}jobs WHERE id IN ({})",
+            marks(ids.len())
+        );
+        let mut query = sqlx::query_scalar(self.sql(&sql));
+        for id in ids {
+            query = query.bind(id);
+        }
+        let found: Vec<String> = query.fetch_all(conn).await.map_err(driver_error)?;
+        Ok(found.into_iter().collect())
+    }
+
+    /// Stores the results that ask to be kept, replacing older ones for the same job.
+    pub(super) async fn store_results(
+        &self,
+        conn: &mut MySqlConnection,
+        results: &[&JobResult],
+    ) -> StoreResult<()> {
+        let kept: Vec<&&JobResult> = results.iter().filter(|r| r.should_store()).collect();
+        for chunk in kept.chunks(BATCH) {
+            let encoded = chunk
+                .iter()
+                .map(|r| Ok((r, r.return_value.as_ref().map(json).transpose()?)))
+                .collect::<StoreResult<Vec<_>>>()?;
+            let mut replace = QueryBuilder::<MySql>::new(
+                self.prefix
+                    .apply(&format!("REPLACE INTO {{p}}results ({RESULT_COLUMNS}) ")),
+            );
+            replace.push_values(encoded, |mut row, (result, return_value)| {
+                row.push_bind(result.job_id.to_string())
+                    .push_bind(result.task_id.to_string())
+                    .push_bind(result.schedule_id.as_ref().map(ToString::to_string))
+                    .push_bind(result.outcome.as_str())
+                    .push_bind(i64::from(result.attempt))
+                    .push_bind(micros_opt(result.started_at))
+                    .push_bind(micros(result.finished_at))
+                    .push_bind(micros(result.expires_at))
+                    .push_bind(result.error.clone())
+                    .push_bind(return_value);
+            });
+            replace
+                .build()
+                .execute(&mut *conn)
+                .await
+                .map_err(driver_error)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes a job; the row must be held by `node` with `token`.
+    pub(super) async fn delete_held_job(
+        &self,
+        conn: &mut MySqlConnection,
+        node: &str,
+        id: &JobId,
+        token: u64,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            self.sql("DELETE FROM {p}jobs WHERE id = ? AND acquired_by = ? AND lease_token = ?"),
+        )
+        .bind(id.to_string())
+        .bind(node)
+        .bind(codec::token(token))
+        .execute(conn)
+        .await
+        .map_err(driver_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Queues a job again as its next attempt, not before `at`; with a fence, only if
+    /// `node` holds it with `token`.
+    pub(super) async fn requeue(
+        &self,
+        conn: &mut MySqlConnection,
+        id: &JobId,
+        at: Timestamp,
+        fence: Option<(&str, u64)>,
+    ) -> StoreResult<bool> {
+        let mut sql = String::from(
+            "UPDATE {p}jobs SET attempt = attempt + 1, started_at = NULL, acquired_by = NULL, \
+             acquired_until = NULL, not_before = ?, ready_at = GREATEST(created_at, ?) \
+             WHERE id = ?",
+        );
+        if fence.is_some() {
+            sql.push_str(" AND acquired_by = ? AND lease_token = ?");
+        }
+        let mut query = sqlx::query(self.sql(&sql))
+            .bind(micros(at))
+            .bind(micros(at))
+            .bind(id.to_string());
+        if let Some((node, token)) = fence {
+            query = query.bind(node).bind(codec::token(token));
+        }
+        let done = query.execute(conn).await.map_err(driver_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Applies a fenced release and stores its result; `false` when `node` does not hold
+    /// the job with `token` (nothing is written then).
+    pub(super) async fn release_in(
+        &self,
+        conn: &mut MySqlConnection,
+        node: &str,
+        id: &JobId,
+        token: u64,
+        release: &JobRelease,
+    ) -> StoreResult<bool> {
+        let held = match release {
+            JobRelease::Finish(_) => self.delete_held_job(conn, node, id, token).await?,
+            JobRelease::Retry { at, .. } => {
+                self.requeue(conn, id, *at, Some((node, token))).await?
+            }
+        };
+        if held {
+            self.store_results(conn, &[release_result(release)]).await?;
+        }
+        Ok(held)
+    }
+
+    pub(super) async fn release_job_once(
+        &self,
+        node: &str,
+        id: &JobId,
+        token: u64,
+        release: &JobRelease,
+    ) -> StoreResult<bool> {
+        if release_keeps_result(release) {
+            let mut tx = self.begin().await?;
+            let held = self.release_in(&mut tx, node, id, token, release).await?;
+            if held {
+                tx.commit().await.map_err(driver_error)?;
+            }
+            Ok(held)
+        } else {
+            // Nothing to keep: one fenced statement is the whole release.
+            let mut conn = self.pool.acquire().await.map_err(driver_error)?;
+            self.release_in(&mut conn, node, id, token, release).await
+        }
+    }
+
+    pub(super) async fn start_job_once(
+        &self,
+        node: &str,
+        id: &JobId,
+        token: u64,
+        now: Timestamp,
+    ) -> StoreResult<Job> {
+        let mut tx = self.begin().await?;
+        let sql = format!("SELECT {JOB_COLUMNS} FROM {{p}}jobs WHERE id = ? FOR UPDATE");
+        let row = sqlx::query(self.sql(&sql))
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(driver_error)?;
+        let mut job = match row.as_ref().map(rows::job).transpose()? {
+            Some(job)
+                if job.acquired_by.as_deref() == Some(node)
+                    && job.lease_token == token
+                    && job.acquired_until.is_some_and(|until| until >= now) =>
+            {
+                job
+            }
+            _ => return Err(lease_lost(id)),
+        };
+        if job.started_at.is_none() {
+            sqlx::query(self.sql("UPDATE {p}jobs SET started_at = ? WHERE id = ?"))
+                .bind(micros(now))
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(driver_error)?;
+            job.started_at = Some(now);
+        }
+        tx.commit().await.map_err(driver_error)?;
+        Ok(job)
+    }
+
+    pub(super) async fn extend_leases_once(
+        &self,
+        node: &str,
+        jobs: &[(JobId, u64)],
+        schedules: &[ScheduleId],
+        until: Timestamp,
+    ) -> StoreResult<Vec<JobId>> {
+        let mut tx = self.begin().await?;
+        let mut lost = Vec::new();
+        for chunk in jobs.chunks(BATCH) {
+            let sql = format!(
+                "SELECT id, lease_token FROM {{p}}jobs WHERE acquired_by = ? AND id IN ({}) \
+                 FOR UPDATE",
+                marks(chunk.len())
+            );
+            let mut select = sqlx::query(self.sql(&sql)).bind(node);
+            for (id, _) in chunk {
+                select = select.bind(id.to_string());
+            }
+            let mut tokens = HashMap::new();
+            for row in select.fetch_all(&mut *tx).await.map_err(driver_error)? {
+                let id: String = row.try_get("id").map_err(driver_error)?;
+                let token: i64 = row.try_get("lease_token").map_err(driver_error)?;
+                tokens.insert(id, token);
+            }
+            let mut held = Vec::new();
+            for (id, token) in chunk {
+                let id_text = id.to_string();
+                if tokens.get(&id_text) == Some(&codec::token(*token)) {
+                    held.push(id_text);
+                } else {
+                    lost.push(*id);
+                }
+            }
+            if held.is_empty() {
+                continue;
+            }
+            let sql = format!(
+                "UPDATE {{p}}jobs SET acquired_until = ? WHERE id IN ({})",
+                marks(held.len())
+            );
+            let mut update = sqlx::query(self.sql(&sql)).bind(micros(until));
+            for id in held {
+                update = update.bind(id);
+            }
+            update.execute(&mut *tx).await.map_err(driver_error)?;
+        }
+        for chunk in schedules.chunks(BATCH) {
+            let sql = format!(
+                "UPDATE {{p}}schedules SET acquired_until = ? WHERE acquired_by = ? AND id IN ({})",
+                marks(chunk.len())
+            );
+            let mut update = sqlx::query(self.sql(&sql)).bind(micros(until)).bind(node);
+            for id in chunk {
+                update = update.bind(id.as_str());
+            }
+            update.execute(&mut *tx).await.map_err(driver_error)?;
+        }
+        tx.commit().await.map_err(driver_error)?;
+        Ok(lost)
+    }
+}

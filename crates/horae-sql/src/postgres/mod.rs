@@ -1,0 +1,1094 @@
+//! The PostgreSQL store: many nodes sharing one database.
+//!
+//! Work is handed out with `FOR UPDATE SKIP LOCKED`, so nodes acquiring at once take
+//! different rows without waiting for each other (DESIGN.md invariant 1). A task's
+//! `max_running_jobs` holds across nodes because acquisition first locks the rows of the
+//! limited tasks it may take jobs of, then counts their leased jobs in a fresh snapshot.
+//! Releases are single fenced statements (invariant 3); releasing schedules and inserting
+//! their jobs share one transaction (invariant 6). The hot paths take one or two round
+//! trips per batch: acquisition, start, release and lease extension are each one statement.
+
+mod schema;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use horae::clock::BoxFuture;
+use horae::error::{ObjectKind, StoreError};
+use horae::model::{ConflictPolicy, Job, JobId, Schedule, ScheduleId, Task, TaskId};
+use horae::store::{
+    AddScheduleOutcome, CleanupReport, DataStore, JobBatch, JobRelease, Reaped, ScheduleRelease,
+    ScheduleReleaseReport, StoreResult, reaped_retry_delay,
+};
+use horae::trigger::Trigger;
+use jiff::Timestamp;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::types::Json;
+use sqlx::{AssertSqlSafe, Postgres, QueryBuilder, Row};
+
+use crate::codec::{self, driver_error, micros, micros_opt};
+use crate::common::{abandoned, add, lease_lost, missed_deadline, not_found, release_result};
+use crate::prefix::TablePrefix;
+use crate::rows::{self, JOB_COLUMNS, RESULT_COLUMNS, SCHEDULE_COLUMNS, TASK_COLUMNS};
+
+/// How a [`PostgresStore`] connects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresOptions {
+    /// The table prefix (default `horae_`).
+    pub prefix: TablePrefix,
+    /// Connections in the pool (default 10).
+    pub max_connections: u32,
+    /// How long an operation waits for a connection before failing with a transient error
+    /// (default 5 s); it bounds how long a node hangs while the database is down.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> PostgresOptions {
+        PostgresOptions {
+            prefix: TablePrefix::default(),
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A data store in a PostgreSQL database (PostgreSQL 12 or later).
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    prefix: TablePrefix,
+}
+
+/// The most rows one multi-row `INSERT` carries (18 bound values each; PostgreSQL allows
+/// 65,535 per statement).
+const ROWS_PER_INSERT: usize = 1000;
+
+/// `url` with any password replaced, for error messages and logs.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user:password@host:port/database`) and brings the
+    /// schema up to date.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Invalid`] for a malformed URL or a schema newer than this version of
+    /// horae; [`StoreError::Unavailable`] naming the server (never the password) when it
+    /// cannot be reached — retry later.
+    pub async fn connect(url: &str) -> StoreResult<PostgresStore> {
+        PostgresStore::connect_with(url, PostgresOptions::default()).await
+    }
+
+    /// [`PostgresStore::connect`] with explicit options.
+    ///
+    /// # Errors
+    ///
+    /// As [`PostgresStore::connect`].
+    pub async fn connect_with(url: &str, options: PostgresOptions) -> StoreResult<PostgresStore> {
+        let shown = redacted(url);
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(StoreError::Invalid(format!(
+                "PostgreSQL URL {shown:?} must start with postgres:// or postgresql://"
+            )));
+        }
+        let connect: PgConnectOptions = url
+            .parse()
+            .map_err(|e| StoreError::Invalid(format!("PostgreSQL URL {shown:?}: {e}")))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await
+            .map_err(|e| {
+                let error = driver_error(e);
+                StoreError::Unavailable(format!("cannot connect to PostgreSQL at {shown}: {error}"))
+            })?;
+        let store = PostgresStore {
+            pool,
+            prefix: options.prefix,
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies the migrations the database lacks under an advisory lock (so several nodes
+    /// may start at once); returns the schema version now in place.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Invalid`] when the database's schema is newer than this horae knows.
+    pub async fn migrate(&self) -> StoreResult<u32> {
+        let mut tx = self.pool.begin().await.map_err(driver_error)?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+            .bind(format!("{}horae_migrate", self.prefix))
+            .execute(&mut *tx)
+            .await
+            .map_err(driver_error)?;
+        sqlx::raw_sql(
+            self.sql("CREATE TABLE IF NOT EXISTS {p}schema_version (version BIGINT NOT NULL)"),
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(driver_error)?;
+        let current: Option<i64> =
+            sqlx::query_scalar(self.sql("SELECT MAX(version) FROM {p}schema_version"))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(driver_error)?;
+        let current = usize::try_from(current.unwrap_or(0)).unwrap_or(usize::MAX);
+        let known = schema::MIGRATIONS.len();
+        if current > known {
+            return Err(StoreError::Invalid(format!(
+                "the database schema is at version {current}, newer than this horae knows ({known}); upgrade horae"
+            )));
+        }
+        for (index, migration) in schema::MIGRATIONS.iter().enumerate().skip(current) {
+            sqlx::raw_sql(self.sql(migration))
+                .execute(&mut *tx)
+                .await
+                .map_err(driver_error)?;
+            sqlx::query(self.sql("INSERT INTO {p}schema_version (version) VALUES ($1)"))
+                .bind(index as i64 + 1)
+                .execute(&mut *tx)
+                .await
+                .map_err(driver_error)?;
+            tracing::info!(version = index + 1, prefix = %self.prefix, "applied PostgreSQL migration");
+        }
+        tx.commit().await.map_err(driver_error)?;
+        Ok(known as u32)
+    }
+
+    /// Creates the database named in `url` when it does not exist, connecting to the
+    /// server's `postgres` database to do so (the role needs `CREATEDB`).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Invalid`] for a URL without a database name; the driver's error when
+    /// the server refuses.
+    pub async fn create_database_if_missing(url: &str) -> StoreResult<()> {
+        let shown = redacted(url);
+        let (server, database) = url
+            .split('?')
+            .next()
+            .and_then(|base| base.rsplit_once('/'))
+            .filter(|(server, name)| {
+                server.contains("://") && !server.ends_with('/') && !name.is_empty()
+            })
+            .ok_or_else(|| {
+                StoreError::Invalid(format!("PostgreSQL URL {shown:?} names no database"))
+            })?;
+        if !database
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(StoreError::Invalid(format!(
+                "database name {database:?}: use ASCII letters, digits and underscores"
+            )));
+        }
+        let admin = PgPool::connect(&format!("{server}/postgres"))
+            .await
+            .map_err(|e| {
+                StoreError::Unavailable(format!(
+                    "cannot connect to PostgreSQL at {shown}: {}",
+                    driver_error(e)
+                ))
+            })?;
+        let exists: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+                .bind(database)
+                .fetch_optional(&admin)
+                .await
+                .map_err(driver_error)?;
+        if exists.is_none() {
+            let created = sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE \"{database}\"")))
+                .execute(&admin)
+                .await;
+            // Losing a race with another creator is fine: the database exists either way.
+            if let Err(error) = created {
+                let raced = matches!(&error, sqlx::Error::Database(db) if db.code().as_deref() == Some("42P04"));
+                if !raced {
+                    return Err(driver_error(error));
+                }
+            }
+        }
+        admin.close().await;
+        Ok(())
+    }
+
+    /// Drops every table of this store's prefix — all its tasks, schedules, jobs and
+    /// results. For benchmarks and tests; irreversible.
+    ///
+    /// # Errors
+    ///
+    /// The driver's error.
+    pub async fn drop_tables(&self) -> StoreResult<()> {
+        sqlx::raw_sql(self.sql(
+            "DROP TABLE IF EXISTS {p}results, {p}jobs, {p}schedules, {p}tasks, {p}schema_version",
+        ))
+        .execute(&self.pool)
+        .await
+        .map_err(driver_error)?;
+        Ok(())
+    }
+
+    /// The connection pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn sql(&self, template: &str) -> AssertSqlSafe<String> {
+        AssertSqlSafe(self.prefix.apply(template))
+    }
+
+    async fn begin(&self) -> StoreResult<sqlx::Transaction<'static, Postgres>> {
+        self.pool.begin().await.map_err(driver_error)
+    }
+
+    async fn fetch_task(&self, conn: &mut PgConnection, id: &TaskId) -> StoreResult<Option<Task>> {
+        let sql = format!("SELECT {TASK_COLUMNS} FROM {{p}}tasks WHERE id = $1");
+        let row = sqlx::query(self.sql(&sql))
+            .bind(id.as_str())
+            .fetch_optional(conn)
+            .await
+            .map_err(driver_error)?;
+        row.as_ref().map(rows::task).transpose()
+    }
+
+    async fn insert_schedule(&self, conn: &mut PgConnection, s: &Schedule) -> StoreResult<()> {
+        let sql = format!(
+            "INSERT INTO {{p}}schedules ({SCHEDULE_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+        );
+        sqlx::query(self.sql(&sql))
+            .bind(s.id.as_str())
+            .bind(s.task_id.as_str())
+            .bind(Json(&s.trigger))
+            .bind(Json(&s.args))
+            .bind(Json(&s.kwargs))
+            .bind(s.paused)
+            .bind(s.coalesce.as_str())
+            .bind(codec::duration_micros_opt(s.misfire_grace_time))
+            .bind(codec::duration_micros_opt(s.max_jitter))
+            .bind(codec::duration_micros(s.job_result_expiration_time))
+            .bind(Json(&s.metadata))
+            .bind(micros_opt(s.next_fire_time))
+            .bind(micros_opt(s.last_fire_time))
+            .bind(s.acquired_by.as_deref())
+            .bind(micros_opt(s.acquired_until))
+            .execute(conn)
+            .await
+            .map_err(driver_error)?;
+        Ok(())
+    }
+
+    /// Inserts jobs with multi-row statements, skipping any whose `(schedule, fire time)`
+    /// already has a job; returns the ids inserted, in order.
+    async fn insert_jobs(&self, conn: &mut PgConnection, jobs: &[Job]) -> StoreResult<Vec<JobId>> {
+        let mut inserted = Vec::with_capacity(jobs.len());
+        for chunk in jobs.chunks(ROWS_PER_INSERT) {
+            let encoded = chunk
+                .iter()
+                .map(rows::EncodedJob::new)
+                .collect::<StoreResult<Vec<_>>>()?;
+            let mut insert = QueryBuilder::<Postgres>::new(
+                self.prefix
+                    .apply(&format!("INSERT INTO {{p}}jobs ({JOB_COLUMNS}, ready_at) ")),
+            );
+            insert.push_values(&encoded, |mut row, job| job.bind_all(&mut row));
+            insert.push(" ON CONFLICT (schedule_id, scheduled_fire_time) DO NOTHING RETURNING id");
+            let ids: Vec<String> = insert
+                .build_query_scalar()
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(driver_error)?;
+            let ids: HashSet<String> = ids.into_iter().collect();
+            inserted.extend(
+                chunk
+                    .iter()
+                    .filter(|job| ids.contains(&job.id.to_string()))
+                    .map(|job| job.id),
+            );
+        }
+        Ok(inserted)
+    }
+
+    /// The `INSERT` of a result row from `$1…$10`, replacing an older one of the job.
+    fn result_insert(&self, select_from: &str) -> String {
+        self.prefix.apply(&format!(
+            "INSERT INTO {{p}}results ({RESULT_COLUMNS}) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 {select_from} \
+             ON CONFLICT (job_id) DO UPDATE SET task_id = EXCLUDED.task_id, \
+               schedule_id = EXCLUDED.schedule_id, outcome = EXCLUDED.outcome, \
+               attempt = EXCLUDED.attempt, started_at = EXCLUDED.started_at, \
+               finished_at = EXCLUDED.finished_at, expires_at = EXCLUDED.expires_at, \
+               error = EXCLUDED.error, return_value = EXCLUDED.return_value \
+             RETURNING job_id"
+        ))
+    }
+
+    /// Binds a result as `$1…$10` of [`PostgresStore::result_insert`].
+    fn bind_result<'q>(
+        query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+        result: &horae::model::JobResult,
+    ) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+        query
+            .bind(result.job_id.to_string())
+            .bind(result.task_id.to_string())
+            .bind(result.schedule_id.as_ref().map(ToString::to_string))
+            .bind(result.outcome.as_str())
+            .bind(i64::from(result.attempt))
+            .bind(micros_opt(result.started_at))
+            .bind(micros(result.finished_at))
+            .bind(micros(result.expires_at))
+            .bind(result.error.clone())
+            .bind(result.return_value.clone().map(Json))
+    }
+
+    async fn store_result(
+        &self,
+        conn: &mut PgConnection,
+        result: &horae::model::JobResult,
+    ) -> StoreResult<()> {
+        if !result.should_store() {
+            return Ok(());
+        }
+        let sql = self.result_insert("");
+        Self::bind_result(sqlx::query(AssertSqlSafe(sql)), result)
+            .execute(conn)
+            .await
+            .map_err(driver_error)?;
+        Ok(())
+    }
+
+    /// The fenced change a release makes to the job row, as SQL over `$11…$14`
+    /// (id, node, token, retry time) returning the job id when `node` held it.
+    fn release_change(&self, release: &JobRelease) -> String {
+        self.prefix.apply(match release {
+            JobRelease::Finish(_) => {
+                "DELETE FROM {p}jobs WHERE id = $11 AND acquired_by = $12 AND lease_token = $13 \
+                 RETURNING id"
+            }
+            JobRelease::Retry { .. } => {
+                "UPDATE {p}jobs SET attempt = attempt + 1, started_at = NULL, acquired_by = NULL, \
+                 acquired_until = NULL, not_before = $14, ready_at = GREATEST(created_at, $14) \
+                 WHERE id = $11 AND acquired_by = $12 AND lease_token = $13 RETURNING id"
+            }
+        })
+    }
+
+    async fn lock_limited_tasks(&self, conn: &mut PgConnection, now: Timestamp) -> StoreResult<()> {
+        sqlx::query(self.sql(
+            "SELECT t.id FROM {p}tasks t WHERE t.max_running_jobs IS NOT NULL AND ( \
+               EXISTS (SELECT 1 FROM {p}jobs j WHERE j.task_id = t.id AND j.acquired_by IS NULL) \
+               OR EXISTS (SELECT 1 FROM {p}jobs j WHERE j.task_id = t.id \
+                 AND j.acquired_by IS NOT NULL AND j.started_at IS NULL \
+                 AND j.acquired_until < $1)) \
+             ORDER BY t.id FOR UPDATE OF t",
+        ))
+        .bind(micros(now))
+        .execute(conn)
+        .await
+        .map_err(driver_error)?;
+        Ok(())
+    }
+
+    async fn acquire_jobs_in(
+        &self,
+        conn: &mut PgConnection,
+        node: &str,
+        until: Timestamp,
+        limit: usize,
+        now: Timestamp,
+    ) -> StoreResult<Vec<PgRow>> {
+        // `queued`: the tasks with unleased jobs, by a loose scan of the queue index;
+        // `places`: how many more jobs each may start (limited tasks are locked by now);
+        // `ready`: each task's oldest ready jobs up to its places; `stale`: never-started
+        // jobs whose lease expired. The oldest of those, within each task's places, win.
+        let sql = self.prefix.apply(
+            "WITH RECURSIVE queued(task_id) AS ( \
+               (SELECT task_id FROM {p}jobs WHERE acquired_by IS NULL \
+                 ORDER BY task_id LIMIT 1) \
+               UNION ALL \
+               SELECT (SELECT j.task_id FROM {p}jobs j \
+                 WHERE j.acquired_by IS NULL AND j.task_id > q.task_id \
+                 ORDER BY j.task_id LIMIT 1) \
+               FROM queued q WHERE q.task_id IS NOT NULL), \
+             places AS ( \
+               SELECT q.task_id, LEAST($5, COALESCE(t.max_running_jobs - ( \
+                 SELECT COUNT(*) FROM {p}jobs r WHERE r.task_id = q.task_id \
+                   AND r.acquired_by IS NOT NULL \
+                   AND NOT (r.started_at IS NULL AND r.acquired_until < $3)), $5)) AS free \
+               FROM queued q LEFT JOIN {p}tasks t ON t.id = q.task_id \
+               WHERE q.task_id IS NOT NULL), \
+             ready AS ( \
+               SELECT c.id, c.task_id, c.ready_at, c.seq FROM places p CROSS JOIN LATERAL ( \
+                 SELECT j.id, j.task_id, j.ready_at, j.seq FROM {p}jobs j \
+                 WHERE j.task_id = p.task_id AND j.acquired_by IS NULL AND j.ready_at <= $3 \
+                 ORDER BY j.ready_at, j.seq LIMIT GREATEST(p.free, 0) \
+                 FOR UPDATE SKIP LOCKED) c), \
+             stale AS ( \
+               SELECT id, task_id, ready_at, seq FROM {p}jobs \
+               WHERE started_at IS NULL AND acquired_until < $3 AND ready_at <= $3 \
+               ORDER BY acquired_until LIMIT $4 FOR UPDATE SKIP LOCKED), \
+             ranked AS ( \
+               SELECT c.id, c.ready_at, c.seq, \
+                 ROW_NUMBER() OVER (PARTITION BY c.task_id ORDER BY c.ready_at, c.seq) AS n, \
+                 COALESCE((SELECT p.free FROM places p WHERE p.task_id = c.task_id), $5) AS free \
+               FROM (SELECT * FROM ready UNION ALL SELECT * FROM stale) c), \
+             chosen AS ( \
+               SELECT id FROM ranked WHERE n <= free ORDER BY ready_at, seq LIMIT $5) \
+             UPDATE {p}jobs j SET lease_token = j.lease_token + 1, acquired_by = $1, \
+               acquired_until = $2 \
+             FROM chosen WHERE j.id = chosen.id \
+             RETURNING j.*"
+        );
+        let wanted = i64::try_from(limit).unwrap_or(i64::MAX);
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(node)
+            .bind(micros(until))
+            .bind(micros(now))
+            .bind(wanted.saturating_mul(4).max(16))
+            .bind(wanted)
+            .fetch_all(conn)
+            .await
+            .map_err(driver_error)
+    }
+
+    async fn reap_in(&self, conn: &mut PgConnection, now: Timestamp) -> StoreResult<Vec<Reaped>> {
+        // Never-started jobs whose lease expired are simply free again (invariant 8).
+        sqlx::query(self.sql(
+            "UPDATE {p}jobs SET acquired_by = NULL, acquired_until = NULL \
+             WHERE acquired_until < $1 AND started_at IS NULL",
+        ))
+        .bind(micros(now))
+        .execute(&mut *conn)
+        .await
+        .map_err(driver_error)?;
+        // Rows another node is reaping right now are skipped: each is handled once.
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM {{p}}jobs WHERE acquired_until < $1 \
+             ORDER BY acquired_until FOR UPDATE SKIP LOCKED"
+        );
+        let expired = sqlx::query(self.sql(&sql))
+            .bind(micros(now))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(driver_error)?;
+        let mut reaped = Vec::with_capacity(expired.len());
+        let mut tasks: HashMap<TaskId, Option<Task>> = HashMap::new();
+        for row in &expired {
+            let job = rows::job(row)?;
+            if !tasks.contains_key(&job.task_id) {
+                let task = self.fetch_task(conn, &job.task_id).await?;
+                tasks.insert(job.task_id.clone(), task);
+            }
+            let task = tasks.get(&job.task_id).and_then(Option::as_ref);
+            let result = abandoned(&job, now);
+            self.store_result(conn, &result).await?;
+            match reaped_retry_delay(task, &job) {
+                Some(delay) => {
+                    sqlx::query(self.sql(
+                        "UPDATE {p}jobs SET attempt = attempt + 1, started_at = NULL, \
+                         acquired_by = NULL, acquired_until = NULL, not_before = $1, \
+                         ready_at = GREATEST(created_at, $1) WHERE id = $2",
+                    ))
+                    .bind(micros(add(now, delay)))
+                    .bind(job.id.to_string())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(driver_error)?;
+                    reaped.push(Reaped::Requeued {
+                        job: job.id,
+                        task_id: job.task_id.clone(),
+                        attempt: job.attempt + 1,
+                    });
+                }
+                None => {
+                    sqlx::query(self.sql("DELETE FROM {p}jobs WHERE id = $1"))
+                        .bind(job.id.to_string())
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(driver_error)?;
+                    reaped.push(Reaped::Abandoned(result));
+                }
+            }
+        }
+        Ok(reaped)
+    }
+}
+
+impl DataStore for PostgresStore {
+    fn put_task(&self, task: Task) -> BoxFuture<'_, StoreResult<bool>> {
+        Box::pin(async move {
+            task.validate()
+                .map_err(|e| StoreError::Invalid(e.to_string()))?;
+            let sql = format!(
+                "INSERT INTO {{p}}tasks ({TASK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (id) DO UPDATE SET executor = EXCLUDED.executor, \
+                   max_running_jobs = EXCLUDED.max_running_jobs, \
+                   misfire_grace_time_us = EXCLUDED.misfire_grace_time_us, \
+                   retry = EXCLUDED.retry, timeout_us = EXCLUDED.timeout_us, \
+                   metadata = EXCLUDED.metadata \
+                 RETURNING (xmax = 0) AS inserted"
+            );
+            let inserted: bool = sqlx::query_scalar(self.sql(&sql))
+                .bind(task.id.as_str())
+                .bind(task.executor.as_str())
+                .bind(task.max_running_jobs.map(i64::from))
+                .bind(codec::duration_micros_opt(task.misfire_grace_time))
+                .bind(task.retry.as_ref().map(Json))
+                .bind(codec::duration_micros_opt(task.timeout))
+                .bind(Json(&task.metadata))
+                .fetch_one(&self.pool)
+                .await
+                .map_err(driver_error)?;
+            Ok(inserted)
+        })
+    }
+
+    fn remove_task<'a>(&'a self, id: &'a TaskId) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(async move {
+            let done = sqlx::query(self.sql("DELETE FROM {p}tasks WHERE id = $1"))
+                .bind(id.as_str())
+                .execute(&self.pool)
+                .await
+                .map_err(driver_error)?;
+            if done.rows_affected() == 0 {
+                return Err(not_found(ObjectKind::Task, id));
+            }
+            Ok(())
+        })
+    }
+
+    fn get_task<'a>(&'a self, id: &'a TaskId) -> BoxFuture<'a, StoreResult<Option<Task>>> {
+        Box::pin(async move {
+            let mut conn = self.pool.acquire().await.map_err(driver_error)?;
+            self.fetch_task(&mut conn, id).await
+        })
+    }
+
+    fn get_tasks(&self) -> BoxFuture<'_, StoreResult<Vec<Task>>> {
+        Box::pin(async move {
+            let sql = format!("SELECT {TASK_COLUMNS} FROM {{p}}tasks ORDER BY id");
+            let all = sqlx::query(self.sql(&sql))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(driver_error)?;
+            all.iter().map(rows::task).collect()
+        })
+    }
+
+    fn add_schedule(
+        &self,
+        mut schedule: Schedule,
+        policy: ConflictPolicy,
+    ) -> BoxFuture<'_, StoreResult<AddScheduleOutcome>> {
+        Box::pin(async move {
+            schedule
+                .validate()
+                .map_err(|e| StoreError::Invalid(e.to_string()))?;
+            schedule.acquired_by = None;
+            schedule.acquired_until = None;
+            let mut tx = self.begin().await?;
+            let exists: Option<i32> =
+                sqlx::query_scalar(self.sql("SELECT 1 FROM {p}schedules WHERE id = $1 FOR UPDATE"))
+                    .bind(schedule.id.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(driver_error)?;
+            let outcome = match (exists.is_some(), policy) {
+                (false, _) => AddScheduleOutcome::Added,
+                (true, ConflictPolicy::DoNothing) => return Ok(AddScheduleOutcome::Kept),
+                (true, ConflictPolicy::Exception) => {
+                    return Err(StoreError::Conflict {
+                        kind: ObjectKind::Schedule,
+                        id: schedule.id.to_string(),
+                    });
+                }
+                (true, ConflictPolicy::Replace) => {
+                    sqlx::query(self.sql("DELETE FROM {p}schedules WHERE id = $1"))
+                        .bind(schedule.id.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(driver_error)?;
+                    AddScheduleOutcome::Replaced
+                }
+            };
+            match self.insert_schedule(&mut tx, &schedule).await {
+                Ok(()) => {}
+                // Another node added the same id between our check and insert.
+                Err(_) if outcome == AddScheduleOutcome::Added => {
+                    return match policy {
+                        ConflictPolicy::Exception => Err(StoreError::Conflict {
+                            kind: ObjectKind::Schedule,
+                            id: schedule.id.to_string(),
+                        }),
+                        _ => Ok(AddScheduleOutcome::Kept),
+                    };
+                }
+                Err(error) => return Err(error),
+            }
+            tx.commit().await.map_err(driver_error)?;
+            Ok(outcome)
+        })
+    }
+
+    fn set_paused<'a>(
+        &'a self,
+        id: &'a ScheduleId,
+        paused: bool,
+        next: Option<(Trigger, Option<Timestamp>)>,
+    ) -> BoxFuture<'a, StoreResult<Schedule>> {
+        Box::pin(async move {
+            let sql = format!(
+                "UPDATE {{p}}schedules SET paused = $1, trigger = COALESCE($2, trigger), \
+                 next_fire_time = CASE WHEN $3 THEN $4 ELSE next_fire_time END \
+                 WHERE id = $5 RETURNING {SCHEDULE_COLUMNS}"
+            );
+            let (trigger, replace, next_fire_time) = match &next {
+                Some((trigger, at)) => (Some(Json(trigger)), true, micros_opt(*at)),
+                None => (None, false, None),
+            };
+            let row = sqlx::query(self.sql(&sql))
+                .bind(paused)
+                .bind(trigger)
+                .bind(replace)
+                .bind(next_fire_time)
+                .bind(id.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(driver_error)?;
+            match row {
+                Some(row) => rows::schedule(&row),
+                None => Err(not_found(ObjectKind::Schedule, id)),
+            }
+        })
+    }
+
+    fn remove_schedules<'a>(
+        &'a self,
+        ids: &'a [ScheduleId],
+    ) -> BoxFuture<'a, StoreResult<Vec<Schedule>>> {
+        Box::pin(async move {
+            let sql = format!(
+                "DELETE FROM {{p}}schedules WHERE id = ANY($1) RETURNING {SCHEDULE_COLUMNS}"
+            );
+            let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+            let removed = sqlx::query(self.sql(&sql))
+                .bind(ids)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(driver_error)?;
+            removed.iter().map(rows::schedule).collect()
+        })
+    }
+
+    fn get_schedule<'a>(
+        &'a self,
+        id: &'a ScheduleId,
+    ) -> BoxFuture<'a, StoreResult<Option<Schedule>>> {
+        Box::pin(async move {
+            let sql = format!("SELECT {SCHEDULE_COLUMNS} FROM {{p}}schedules WHERE id = $1");
+            let row = sqlx::query(self.sql(&sql))
+                .bind(id.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(driver_error)?;
+            row.as_ref().map(rows::schedule).transpose()
+        })
+    }
+
+    fn get_schedules(&self) -> BoxFuture<'_, StoreResult<Vec<Schedule>>> {
+        Box::pin(async move {
+            let sql = format!("SELECT {SCHEDULE_COLUMNS} FROM {{p}}schedules ORDER BY id");
+            let all = sqlx::query(self.sql(&sql))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(driver_error)?;
+            all.iter().map(rows::schedule).collect()
+        })
+    }
+
+    fn acquire_schedules<'a>(
+        &'a self,
+        node: &'a str,
+        lease: Duration,
+        limit: usize,
+        now: Timestamp,
+    ) -> BoxFuture<'a, StoreResult<Vec<Schedule>>> {
+        Box::pin(async move {
+            let sql = format!(
+                "UPDATE {{p}}schedules SET acquired_by = $1, acquired_until = $2 \
+                 WHERE id IN (SELECT id FROM {{p}}schedules \
+                   WHERE NOT paused AND next_fire_time <= $3 \
+                     AND (acquired_by IS NULL OR acquired_until < $3) \
+                   ORDER BY next_fire_time LIMIT $4 FOR UPDATE SKIP LOCKED) \
+                 RETURNING {SCHEDULE_COLUMNS}"
+            );
+            let acquired = sqlx::query(self.sql(&sql))
+                .bind(node)
+                .bind(micros(add(now, lease)))
+                .bind(micros(now))
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(driver_error)?;
+            let mut schedules = acquired
+                .iter()
+                .map(rows::schedule)
+                .collect::<StoreResult<Vec<_>>>()?;
+            schedules.sort_by_key(|s| (s.next_fire_time, s.id.clone()));
+            Ok(schedules)
+        })
+    }
+
+    fn release_schedules<'a>(
+        &'a self,
+        node: &'a str,
+        releases: Vec<ScheduleRelease>,
+    ) -> BoxFuture<'a, StoreResult<ScheduleReleaseReport>> {
+        Box::pin(async move {
+            let mut ids = Vec::with_capacity(releases.len());
+            let mut triggers = Vec::with_capacity(releases.len());
+            let mut next = Vec::with_capacity(releases.len());
+            let mut last = Vec::with_capacity(releases.len());
+            for release in &releases {
+                ids.push(release.schedule_id.to_string());
+                triggers.push(Json(
+                    serde_json::to_value(&release.trigger)
+                        .map_err(|e| StoreError::Serialization(e.to_string()))?,
+                ));
+                next.push(micros_opt(release.next_fire_time));
+                last.push(micros_opt(release.last_fire_time));
+            }
+            let mut tx = self.begin().await?;
+            let released: Vec<String> = sqlx::query_scalar(self.sql(
+                "UPDATE {p}schedules s SET trigger = v.trigger, next_fire_time = v.next, \
+                   last_fire_time = v.last, acquired_by = NULL, acquired_until = NULL \
+                 FROM UNNEST($1::text[], $2::jsonb[], $3::bigint[], $4::bigint[]) \
+                   AS v(id, trigger, next, last) \
+                 WHERE s.id = v.id AND s.acquired_by = $5 RETURNING s.id",
+            ))
+            .bind(ids)
+            .bind(triggers)
+            .bind(next)
+            .bind(last)
+            .bind(node)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(driver_error)?;
+            let released: HashSet<String> = released.into_iter().collect();
+            let mut report = ScheduleReleaseReport::default();
+            let mut jobs = Vec::new();
+            for release in releases {
+                if released.contains(release.schedule_id.as_str()) {
+                    jobs.extend(release.jobs);
+                    report.released.push(release.schedule_id);
+                } else {
+                    report.lost.push(release.schedule_id);
+                }
+            }
+            // Invariant 6: the jobs are written in the same transaction as the fire times.
+            report.jobs_added = self.insert_jobs(&mut tx, &jobs).await?;
+            tx.commit().await.map_err(driver_error)?;
+            Ok(report)
+        })
+    }
+
+    fn next_schedule_run_time(&self) -> BoxFuture<'_, StoreResult<Option<Timestamp>>> {
+        Box::pin(async move {
+            let at: Option<i64> = sqlx::query_scalar(self.sql(
+                "SELECT LEAST( \
+                   (SELECT MIN(next_fire_time) FROM {p}schedules \
+                     WHERE NOT paused AND acquired_by IS NULL AND next_fire_time IS NOT NULL), \
+                   (SELECT MIN(acquired_until) FROM {p}schedules WHERE acquired_until IS NOT NULL))",
+            ))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(driver_error)?;
+            codec::timestamp_opt("next_fire_time", at)
+        })
+    }
+
+    fn add_jobs(&self, jobs: Vec<Job>) -> BoxFuture<'_, StoreResult<Vec<JobId>>> {
+        Box::pin(async move {
+            if let Some(e) = jobs.iter().find_map(|job| job.validate().err()) {
+                return Err(StoreError::Invalid(e.to_string()));
+            }
+            let mut conn = self.pool.acquire().await.map_err(driver_error)?;
+            if jobs.len() <= ROWS_PER_INSERT {
+                // One statement: atomic without a transaction.
+                return self.insert_jobs(&mut conn, &jobs).await;
+            }
+            let mut tx = self.begin().await?;
+            let added = self.insert_jobs(&mut tx, &jobs).await?;
+            tx.commit().await.map_err(driver_error)?;
+            Ok(added)
+        })
+    }
+
+    fn get_job<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, StoreResult<Option<Job>>> {
+        Box::pin(async move {
+            let sql = format!("SELECT {JOB_COLUMNS} FROM {{p}}jobs WHERE id = $1");
+            let row = sqlx::query(self.sql(&sql))
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(driver_error)?;
+            row.as_ref().map(rows::job).transpose()
+        })
+    }
+
+    fn get_jobs(&self) -> BoxFuture<'_, StoreResult<Vec<Job>>> {
+        Box::pin(async move {
+            let sql = format!("SELECT {JOB_COLUMNS} FROM {{p}}jobs ORDER BY created_at, id");
+            let all = sqlx::query(self.sql(&sql))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(driver_error)?;
+            all.iter().map(rows::job).collect()
+        })
+    }
+
+    fn acquire_jobs<'a>(
+        &'a self,
+        node: &'a str,
+        lease: Duration,
+        limit: usize,
+        now: Timestamp,
+    ) -> BoxFuture<'a, StoreResult<JobBatch>> {
+        Box::pin(async move {
+            let until = add(now, lease);
+            let mut tx = self.begin().await?;
+            self.lock_limited_tasks(&mut tx, now).await?;
+            let rows = self
+                .acquire_jobs_in(&mut tx, node, until, limit, now)
+                .await?;
+            let mut acquired = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let order: (i64, i64) = (
+                    row.try_get("ready_at").map_err(driver_error)?,
+                    row.try_get("seq").map_err(driver_error)?,
+                );
+                acquired.push((order, rows::job(row)?));
+            }
+            acquired.sort_by_key(|(order, _)| *order);
+            let mut batch = JobBatch::default();
+            for (_, job) in acquired {
+                if job.start_deadline.is_none_or(|deadline| deadline >= now) {
+                    batch.acquired.push(job);
+                    continue;
+                }
+                sqlx::query(self.sql("DELETE FROM {p}jobs WHERE id = $1"))
+                    .bind(job.id.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(driver_error)?;
+                let result = missed_deadline(&job, now);
+                self.store_result(&mut tx, &result).await?;
+                batch.missed.push(result);
+            }
+            tx.commit().await.map_err(driver_error)?;
+            Ok(batch)
+        })
+    }
+
+    fn start_job<'a>(
+        &'a self,
+        node: &'a str,
+        id: &'a JobId,
+        token: u64,
+        now: Timestamp,
+    ) -> BoxFuture<'a, StoreResult<Job>> {
+        Box::pin(async move {
+            let sql = format!(
+                "UPDATE {{p}}jobs SET started_at = COALESCE(started_at, $1) \
+                 WHERE id = $2 AND acquired_by = $3 AND lease_token = $4 AND acquired_until >= $1 \
+                 RETURNING {JOB_COLUMNS}"
+            );
+            let row = sqlx::query(self.sql(&sql))
+                .bind(micros(now))
+                .bind(id.to_string())
+                .bind(node)
+                .bind(codec::token(token))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(driver_error)?;
+            match row {
+                Some(row) => rows::job(&row),
+                None => Err(lease_lost(id)),
+            }
+        })
+    }
+
+    fn release_job<'a>(
+        &'a self,
+        node: &'a str,
+        id: &'a JobId,
+        token: u64,
+        release: JobRelease,
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(async move {
+            let result = release_result(&release);
+            let change = self.release_change(&release);
+            // One statement either way: the fenced change alone, or the change feeding the
+            // result row, so a result is written only when the release is accepted.
+            let sql = if result.should_store() {
+                format!(
+                    "WITH changed AS ({change}) {}",
+                    self.result_insert("FROM changed")
+                )
+            } else {
+                change
+            };
+            let retry_at = match &release {
+                JobRelease::Retry { at, .. } => Some(micros(*at)),
+                JobRelease::Finish(_) => None,
+            };
+            let held = Self::bind_result(sqlx::query(AssertSqlSafe(sql)), result)
+                .bind(id.to_string())
+                .bind(node)
+                .bind(codec::token(token))
+                .bind(retry_at)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(driver_error)?;
+            if held.is_some() {
+                Ok(())
+            } else {
+                Err(lease_lost(id))
+            }
+        })
+    }
+
+    fn extend_leases<'a>(
+        &'a self,
+        node: &'a str,
+        jobs: &'a [(JobId, u64)],
+        schedules: &'a [ScheduleId],
+        until: Timestamp,
+    ) -> BoxFuture<'a, StoreResult<Vec<JobId>>> {
+        Box::pin(async move {
+            let mut lost = Vec::new();
+            if !jobs.is_empty() {
+                let ids: Vec<String> = jobs.iter().map(|(id, _)| id.to_string()).collect();
+                let tokens: Vec<i64> = jobs.iter().map(|(_, t)| codec::token(*t)).collect();
+                let kept: Vec<String> = sqlx::query_scalar(self.sql(
+                    "UPDATE {p}jobs j SET acquired_until = $1 \
+                     FROM UNNEST($2::text[], $3::bigint[]) AS v(id, token) \
+                     WHERE j.id = v.id AND j.lease_token = v.token AND j.acquired_by = $4 \
+                     RETURNING j.id",
+                ))
+                .bind(micros(until))
+                .bind(ids)
+                .bind(tokens)
+                .bind(node)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(driver_error)?;
+                let kept: HashSet<String> = kept.into_iter().collect();
+                lost.extend(
+                    jobs.iter()
+                        .map(|(id, _)| *id)
+                        .filter(|id| !kept.contains(&id.to_string())),
+                );
+            }
+            if !schedules.is_empty() {
+                let ids: Vec<String> = schedules.iter().map(ToString::to_string).collect();
+                sqlx::query(self.sql(
+                    "UPDATE {p}schedules SET acquired_until = $1 \
+                     WHERE id = ANY($2) AND acquired_by = $3",
+                ))
+                .bind(micros(until))
+                .bind(ids)
+                .bind(node)
+                .execute(&self.pool)
+                .await
+                .map_err(driver_error)?;
+            }
+            Ok(lost)
+        })
+    }
+
+    fn reap_expired(&self, now: Timestamp) -> BoxFuture<'_, StoreResult<Vec<Reaped>>> {
+        Box::pin(async move {
+            let mut tx = self.begin().await?;
+            let reaped = self.reap_in(&mut tx, now).await?;
+            tx.commit().await.map_err(driver_error)?;
+            Ok(reaped)
+        })
+    }
+
+    fn get_job_result<'a>(
+        &'a self,
+        id: &'a JobId,
+    ) -> BoxFuture<'a, StoreResult<Option<horae::model::JobResult>>> {
+        Box::pin(async move {
+            let sql = format!("SELECT {RESULT_COLUMNS} FROM {{p}}results WHERE job_id = $1");
+            let row = sqlx::query(self.sql(&sql))
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(driver_error)?;
+            row.as_ref().map(rows::result).transpose()
+        })
+    }
+
+    fn cleanup(&self, now: Timestamp) -> BoxFuture<'_, StoreResult<CleanupReport>> {
+        Box::pin(async move {
+            let expired = sqlx::query(self.sql("DELETE FROM {p}results WHERE expires_at <= $1"))
+                .bind(micros(now))
+                .execute(&self.pool)
+                .await
+                .map_err(driver_error)?;
+            let finished = sqlx::query(self.sql(
+                "DELETE FROM {p}schedules s WHERE s.next_fire_time IS NULL \
+                   AND s.acquired_by IS NULL \
+                   AND NOT EXISTS (SELECT 1 FROM {p}jobs j WHERE j.schedule_id = s.id) \
+                 RETURNING s.id, s.task_id",
+            ))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(driver_error)?;
+            let mut report = CleanupReport {
+                expired_results: usize::try_from(expired.rows_affected()).unwrap_or(usize::MAX),
+                finished_schedules: Vec::with_capacity(finished.len()),
+            };
+            for row in &finished {
+                let id: String = row.try_get(0).map_err(driver_error)?;
+                let task: String = row.try_get(1).map_err(driver_error)?;
+                report
+                    .finished_schedules
+                    .push((codec::parse("id", &id)?, codec::parse("task_id", &task)?));
+            }
+            Ok(report)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redacted("postgres://horae:s3cret@db:5432/horae"),
+            "postgres://horae:***@db:5432/horae"
+        );
+        assert_eq!(redacted("postgres://db/horae"), "postgres://db/horae");
+        assert_eq!(redacted("postgres://u@db/x"), "postgres://u@db/x");
+    }
+}

@@ -1,0 +1,205 @@
+//! The PostgreSQL store passes the store conformance suite against the real server, and
+//! keeps `max_running_jobs`, one job per fire time and fencing across several pools
+//! standing for several nodes.
+//!
+//! The server comes from `HORAE_PG_URL` (default: the local server, database
+//! `horae_test`, created when missing). Every test works under its own table prefix.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail by panicking"
+)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use horae::error::StoreError;
+use horae::model::{ExecutorKind, Job, Task, TaskId};
+use horae::store::DataStore;
+use horae_sql::{PostgresOptions, PostgresStore, TablePrefix};
+use jiff::Timestamp;
+
+fn url() -> String {
+    std::env::var("HORAE_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/horae_test".to_owned())
+}
+
+fn fresh_prefix() -> TablePrefix {
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    TablePrefix::new(format!("t{}_", &id[id.len() - 16..])).unwrap()
+}
+
+async fn store_with(prefix: TablePrefix) -> PostgresStore {
+    let url = url();
+    PostgresStore::create_database_if_missing(&url)
+        .await
+        .unwrap();
+    let options = PostgresOptions {
+        prefix,
+        max_connections: 4,
+        ..PostgresOptions::default()
+    };
+    PostgresStore::connect_with(&url, options)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL is required for these tests ({url}): {e}"))
+}
+
+horae_testkit::store_conformance_tests!(|| async {
+    Arc::new(store_with(fresh_prefix()).await) as Arc<dyn DataStore>
+});
+
+fn task(id: &str, max_running_jobs: Option<u32>) -> Task {
+    let mut task = Task::new(TaskId::new(id).unwrap(), ExecutorKind::Async);
+    task.max_running_jobs = max_running_jobs;
+    task
+}
+
+#[tokio::test]
+async fn migrations_run_once_and_newer_schemas_are_refused() {
+    let prefix = fresh_prefix();
+    let store = store_with(prefix.clone()).await;
+    store.put_task(task("kept", None)).await.unwrap();
+    let again = store_with(prefix.clone()).await;
+    assert_eq!(again.migrate().await.unwrap(), 1);
+    assert_eq!(again.get_tasks().await.unwrap().len(), 1, "data kept");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO {prefix}schema_version (version) VALUES (99)"
+    )))
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let options = PostgresOptions {
+        prefix,
+        ..PostgresOptions::default()
+    };
+    let error = PostgresStore::connect_with(&url(), options)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, StoreError::Invalid(m) if m.contains("version 99")),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn bad_urls_and_unreachable_servers_are_clear_errors() {
+    let error = PostgresStore::connect("mysql://x").await.unwrap_err();
+    assert!(matches!(error, StoreError::Invalid(_)), "{error}");
+    let options = PostgresOptions {
+        acquire_timeout: Duration::from_secs(2),
+        ..PostgresOptions::default()
+    };
+    let error = PostgresStore::connect_with("postgres://horae:s3cret@127.0.0.1:1/x", options)
+        .await
+        .unwrap_err();
+    let message = error.to_string();
+    assert!(matches!(error, StoreError::Unavailable(_)), "{message}");
+    assert!(message.contains("127.0.0.1:1"), "{message}");
+    assert!(
+        !message.contains("s3cret"),
+        "the password leaked: {message}"
+    );
+}
+
+/// Several pools stand for several nodes: each job goes to exactly one of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_acquiring_at_once_never_get_the_same_job() {
+    let prefix = fresh_prefix();
+    let first = Arc::new(store_with(prefix.clone()).await);
+    first.put_task(task("shared", None)).await.unwrap();
+    let now = Timestamp::now();
+    let jobs: Vec<Job> = (0..600)
+        .map(|_| Job::new(TaskId::new("shared").unwrap(), now))
+        .collect();
+    first.add_jobs(jobs).await.unwrap();
+    let mut nodes = vec![first];
+    for _ in 0..2 {
+        nodes.push(Arc::new(store_with(prefix.clone()).await));
+    }
+    let takers: Vec<_> = nodes
+        .into_iter()
+        .enumerate()
+        .map(|(n, store)| {
+            tokio::spawn(async move {
+                let node = format!("node-{n}");
+                let mut ids = Vec::new();
+                loop {
+                    let batch = store
+                        .acquire_jobs(&node, Duration::from_secs(30), 9, Timestamp::now())
+                        .await
+                        .unwrap();
+                    if batch.acquired.is_empty() {
+                        return ids;
+                    }
+                    ids.extend(batch.acquired.into_iter().map(|job| job.id));
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for taker in takers {
+        all.extend(taker.await.unwrap());
+    }
+    let taken = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 600, "every job handed out");
+    assert_eq!(taken, 600, "none handed out twice");
+}
+
+/// `max_running_jobs` holds while nodes race for the same task's jobs: four nodes take
+/// and finish 200 jobs of a task limited to one running job, and no two ever hold one at
+/// the same moment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_running_jobs_holds_while_nodes_race() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use horae::model::{JobOutcome, JobResult};
+    use horae::store::JobRelease;
+
+    let prefix = fresh_prefix();
+    let first = store_with(prefix.clone()).await;
+    first.put_task(task("limited", Some(1))).await.unwrap();
+    let now = Timestamp::now();
+    let jobs: Vec<Job> = (0..200)
+        .map(|_| Job::new(TaskId::new("limited").unwrap(), now))
+        .collect();
+    first.add_jobs(jobs).await.unwrap();
+    let holding = Arc::new(AtomicUsize::new(0));
+    let finished = Arc::new(AtomicUsize::new(0));
+    let start = Arc::new(tokio::sync::Barrier::new(4));
+    let mut racers = Vec::new();
+    for n in 0..4 {
+        let store = store_with(prefix.clone()).await;
+        let (holding, finished, start) = (holding.clone(), finished.clone(), start.clone());
+        racers.push(tokio::spawn(async move {
+            let node = format!("n{n}");
+            start.wait().await;
+            while finished.load(Ordering::SeqCst) < 200 {
+                let batch = store
+                    .acquire_jobs(&node, Duration::from_secs(30), 2, Timestamp::now())
+                    .await
+                    .unwrap();
+                assert!(batch.acquired.len() <= 1, "a batch exceeded the limit");
+                let Some(job) = batch.acquired.into_iter().next() else {
+                    tokio::task::yield_now().await;
+                    continue;
+                };
+                let others = holding.fetch_add(1, Ordering::SeqCst);
+                assert_eq!(others, 0, "two nodes held a job of a task limited to one");
+                let result = JobResult::new(&job, JobOutcome::Success, None, Timestamp::now());
+                holding.fetch_sub(1, Ordering::SeqCst);
+                store
+                    .release_job(&node, &job.id, job.lease_token, JobRelease::Finish(result))
+                    .await
+                    .unwrap();
+                finished.fetch_add(1, Ordering::SeqCst);
+            }
+        }));
+    }
+    for racer in racers {
+        racer.await.unwrap();
+    }
+    assert_eq!(finished.load(Ordering::SeqCst), 200);
+}
