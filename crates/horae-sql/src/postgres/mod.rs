@@ -452,7 +452,7 @@ impl PostgresStore {
              UPDATE {p}jobs j SET lease_token = j.lease_token + 1, acquired_by = $1, \
                acquired_until = $2 \
              FROM chosen WHERE j.id = chosen.id \
-             RETURNING j.*"
+             RETURNING j.*",
         );
         let wanted = i64::try_from(limit).unwrap_or(i64::MAX);
         sqlx::query(AssertSqlSafe(sql))
