@@ -13,39 +13,27 @@
     reason = "tests fail by panicking"
 )]
 
-use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use horae::broker::{EventBroker, Subscription};
+use horae::broker::EventBroker;
 use horae::error::BrokerError;
-use horae::event::Event;
-use horae::model::TaskId;
 use horae_mqtt::{MqttBroker, MqttBrokerOptions};
+use horae_testkit::broker::{event, next};
+use horae_testkit::service::{available, run, unique_prefix, url_from_env, wait_for_port};
 
 fn url() -> String {
-    std::env::var("HORAE_MQTT_URL").unwrap_or_else(|_| "mqtt://127.0.0.1:1883".to_owned())
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|value| value == "true")
-}
-
-fn unique_prefix() -> String {
-    format!("horae-test/{}", uuid::Uuid::now_v7().simple())
+    url_from_env("HORAE_MQTT_URL", "mqtt://127.0.0.1:1883")
 }
 
 /// A broker on `prefix`, or `None` (with a note) when the server is down outside CI.
 async fn broker(prefix: &str) -> Option<MqttBroker> {
-    match MqttBroker::connect(&url(), MqttBrokerOptions::default().with_prefix(prefix)).await {
-        Ok(broker) => Some(broker),
-        Err(error) if !in_ci() => {
-            eprintln!("note: skipping this test, the MQTT server is not available: {error}");
-            None
-        }
-        Err(error) => panic!("the MQTT server is required under CI=true: {error}"),
-    }
+    let options = MqttBrokerOptions::default().with_prefix(prefix);
+    available(
+        "the MQTT server",
+        MqttBroker::connect(&url(), options).await,
+    )
 }
 
 async fn pair() -> Option<(MqttBroker, MqttBroker)> {
@@ -68,21 +56,6 @@ horae_testkit::broker_conformance_tests!(
         })
     },
 );
-
-fn event(n: i64) -> Event {
-    Event::TaskAdded {
-        timestamp: jiff::Timestamp::from_second(1_800_000_000 + n).unwrap(),
-        task_id: TaskId::new(format!("task-{n}")).unwrap(),
-    }
-}
-
-async fn next(subscription: &mut Subscription) -> Event {
-    let event = tokio::time::timeout(Duration::from_secs(5), subscription.recv())
-        .await
-        .expect("event delivered in time")
-        .expect("broker still open");
-    (*event).clone()
-}
 
 #[tokio::test]
 async fn bad_urls_and_unreachable_servers_are_clear_errors() {
@@ -174,18 +147,6 @@ async fn closing_ends_subscriptions_and_publishing() {
 
 const LOCAL_MQTT: &str = "127.0.0.1:1883";
 
-fn wait_for_port(address: SocketAddr, up: bool, within: Duration) {
-    let deadline = Instant::now() + within;
-    while TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() != up {
-        assert!(
-            Instant::now() < deadline,
-            "{address} did not go {} within {within:?}",
-            if up { "up" } else { "down" }
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// Stops the local Mosquitto server, by the pid in its pid file (`pgrep -x` as a fallback).
 fn stop_mosquitto() {
     let pid = std::fs::read_to_string("/run/mosquitto/mosquitto.pid")
@@ -201,18 +162,13 @@ fn stop_mosquitto() {
             text.lines().next().map(str::to_owned)
         })
         .expect("a running mosquitto");
-    let status = Command::new("kill").arg(&pid).status().expect("kill runs");
-    assert!(status.success(), "kill {pid} failed: {status}");
+    run("kill", &[&pid]);
     wait_for_port(LOCAL_MQTT.parse().unwrap(), false, Duration::from_secs(10));
 }
 
 /// Starts the local Mosquitto server as `.ci/run` does.
 fn start_mosquitto() {
-    let status = Command::new("mosquitto")
-        .args(["-d", "-c", "/etc/mosquitto/mosquitto.conf"])
-        .status()
-        .expect("mosquitto runs");
-    assert!(status.success(), "mosquitto failed: {status}");
+    run("mosquitto", &["-d", "-c", "/etc/mosquitto/mosquitto.conf"]);
     wait_for_port(LOCAL_MQTT.parse().unwrap(), true, Duration::from_secs(10));
 }
 
@@ -225,50 +181,21 @@ async fn delivery_resumes_after_the_server_restarts() {
         eprintln!("note: skipping the restart test, HORAE_MQTT_URL is not the local server");
         return;
     }
-    let mut local = first.subscribe();
-    let mut remote = second.subscribe();
-    first.publish(event(0)).await.unwrap();
-    assert_eq!(next(&mut remote).await, event(0));
-    assert_eq!(next(&mut local).await, event(0));
-
-    tokio::task::spawn_blocking(stop_mosquitto).await.unwrap();
-    // While the server is down, publishing fails without blocking for long, and local
-    // subscribers still get the event.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while first.is_connected() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let started = Instant::now();
-    let result = first.publish(event(1)).await;
-    let outcome = format!("{result:?}");
-    tokio::task::spawn_blocking(start_mosquitto).await.unwrap();
-    assert!(
-        matches!(result, Err(BrokerError::Unavailable(_))),
-        "publishing while mosquitto is down: {outcome}"
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
-    assert_eq!(next(&mut local).await, event(1));
-
-    // Once the server is back, both brokers reconnect and resubscribe by themselves: keep
-    // publishing until an event gets through.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut n = 2;
-    loop {
-        let _ = first.publish(event(n)).await;
-        if let Ok(received) = tokio::time::timeout(Duration::from_millis(250), remote.recv()).await
-        {
-            let received = received.expect("broker still open");
-            assert!(received.timestamp() >= event(2).timestamp(), "{received:?}");
-            break;
+    // Publishing must see the connection gone, not race the broker noticing it.
+    let watched = first.clone();
+    let stop = move || {
+        stop_mosquitto();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while watched.is_connected() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
         }
-        assert!(
-            Instant::now() < deadline,
-            "no event reached the other broker within 15 s of the restart"
-        );
-        n += 1;
-    }
+    };
+    horae_testkit::broker::delivery_resumes_after_the_server_restarts(
+        Arc::new(first),
+        Arc::new(second),
+        stop,
+        start_mosquitto,
+        Duration::from_secs(15),
+    )
+    .await;
 }

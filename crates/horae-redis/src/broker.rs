@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use horae::backoff::Backoff;
+use horae::backoff::{Backoff, Gate};
 use horae::broker::{EventBroker, LocalBroker, Subscription, envelope};
 use horae::clock::BoxFuture;
 use horae::error::BrokerError;
@@ -14,8 +14,6 @@ use horae::event::{Event, EventKind};
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSub};
 use tokio_util::sync::CancellationToken;
-
-use crate::gate::Gate;
 
 /// Settings of a [`RedisBroker`]. `Default` gives the documented defaults.
 #[derive(Debug, Clone)]

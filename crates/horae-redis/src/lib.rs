@@ -24,6 +24,5 @@
 //! ```
 
 mod broker;
-mod gate;
 
 pub use self::broker::{RedisBroker, RedisBrokerOptions};

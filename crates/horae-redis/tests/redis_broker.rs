@@ -13,39 +13,24 @@
     reason = "tests fail by panicking"
 )]
 
-use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use horae::broker::{EventBroker, Subscription};
+use horae::broker::EventBroker;
 use horae::error::BrokerError;
-use horae::event::Event;
-use horae::model::TaskId;
 use horae_redis::{RedisBroker, RedisBrokerOptions};
+use horae_testkit::broker::{event, next};
+use horae_testkit::service::{available, run, unique_prefix, url_from_env, wait_for_port};
 
 fn url() -> String {
-    std::env::var("HORAE_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|value| value == "true")
-}
-
-fn unique_prefix() -> String {
-    format!("horae-test-{}", uuid::Uuid::now_v7().simple())
+    url_from_env("HORAE_REDIS_URL", "redis://127.0.0.1:6379")
 }
 
 /// A broker on `prefix`, or `None` (with a note) when Redis is down outside CI.
 async fn broker(prefix: &str) -> Option<RedisBroker> {
-    match RedisBroker::connect(&url(), RedisBrokerOptions::default().with_prefix(prefix)).await {
-        Ok(broker) => Some(broker),
-        Err(error) if !in_ci() => {
-            eprintln!("note: skipping this test, Redis is not available: {error}");
-            None
-        }
-        Err(error) => panic!("Redis is required under CI=true: {error}"),
-    }
+    let options = RedisBrokerOptions::default().with_prefix(prefix);
+    available("Redis", RedisBroker::connect(&url(), options).await)
 }
 
 async fn pair() -> Option<(RedisBroker, RedisBroker)> {
@@ -68,21 +53,6 @@ horae_testkit::broker_conformance_tests!(
         })
     },
 );
-
-fn event(n: i64) -> Event {
-    Event::TaskAdded {
-        timestamp: jiff::Timestamp::from_second(1_800_000_000 + n).unwrap(),
-        task_id: TaskId::new(format!("task-{n}")).unwrap(),
-    }
-}
-
-async fn next(subscription: &mut Subscription) -> Event {
-    let event = tokio::time::timeout(Duration::from_secs(5), subscription.recv())
-        .await
-        .expect("event delivered in time")
-        .expect("broker still open");
-    (*event).clone()
-}
 
 #[tokio::test]
 async fn bad_urls_and_unreachable_servers_are_clear_errors() {
@@ -157,18 +127,6 @@ async fn closing_ends_subscriptions_and_publishing() {
     assert!(ended.is_none());
 }
 
-fn wait_for_port(address: SocketAddr, up: bool, within: Duration) {
-    let deadline = Instant::now() + within;
-    while TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() != up {
-        assert!(
-            Instant::now() < deadline,
-            "{address} did not go {} within {within:?}",
-            if up { "up" } else { "down" }
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 const LOCAL_REDIS: &str = "127.0.0.1:6379";
 
 /// Stops the local Redis server.
@@ -183,19 +141,21 @@ fn stop_redis() {
 
 /// Starts the local Redis server as `.ci/run` does.
 fn start_redis() {
-    let status = Command::new("redis-server")
-        .args([
+    run(
+        "redis-server",
+        &[
             "--daemonize",
             "yes",
             "--bind",
             "127.0.0.1",
             "--port",
             "6379",
-        ])
-        .args(["--save", "", "--appendonly", "no"])
-        .status()
-        .expect("redis-server runs");
-    assert!(status.success(), "redis-server failed: {status}");
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+    );
     wait_for_port(LOCAL_REDIS.parse().unwrap(), true, Duration::from_secs(10));
 }
 
@@ -208,48 +168,14 @@ async fn delivery_resumes_after_the_server_restarts() {
         eprintln!("note: skipping the restart test, HORAE_REDIS_URL is not the local server");
         return;
     }
-    let mut local = first.subscribe();
-    let mut remote = second.subscribe();
-    first.publish(event(0)).await.unwrap();
-    assert_eq!(next(&mut remote).await, event(0));
-    assert_eq!(next(&mut local).await, event(0));
-
-    tokio::task::spawn_blocking(stop_redis).await.unwrap();
-    // While the server is down, publishing fails without blocking for long, and local
-    // subscribers still get the event.
-    let started = Instant::now();
-    let result = first.publish(event(1)).await;
-    let outcome = format!("{result:?}");
-    tokio::task::spawn_blocking(start_redis).await.unwrap();
-    assert!(
-        matches!(result, Err(BrokerError::Unavailable(_))),
-        "publishing while redis is down: {outcome}"
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
-    assert_eq!(next(&mut local).await, event(1));
-
-    // Once the server is back, both the publisher and the subscriber reconnect by
-    // themselves: keep publishing until an event gets through.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut n = 2;
-    loop {
-        let _ = first.publish(event(n)).await;
-        if let Ok(received) = tokio::time::timeout(Duration::from_millis(250), remote.recv()).await
-        {
-            let received = received.expect("broker still open");
-            assert!(received.timestamp() >= event(2).timestamp(), "{received:?}");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no event reached the other broker within 15 s of the restart"
-        );
-        n += 1;
-    }
+    horae_testkit::broker::delivery_resumes_after_the_server_restarts(
+        Arc::new(first),
+        Arc::new(second),
+        stop_redis,
+        start_redis,
+        Duration::from_secs(15),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

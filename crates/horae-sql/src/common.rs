@@ -58,3 +58,43 @@ pub(crate) fn lease_lost(id: &JobId) -> StoreError {
         job_id: id.to_string(),
     }
 }
+
+/// `url` with its password (if any) replaced by `***`, for error messages and logs.
+pub(crate) fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((user_info, host)) => match user_info.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{path}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        for (url, shown) in [
+            (
+                "postgres://horae:s3cret@db:5432/horae",
+                "postgres://horae:***@db:5432/horae",
+            ),
+            (
+                "mysql://root:p@ss@db/x?ssl=1",
+                "mysql://root:***@db/x?ssl=1",
+            ),
+            ("postgres://db/horae", "postgres://db/horae"),
+            ("postgres://u@db/x", "postgres://u@db/x"),
+            ("postgres://db/x?note=a@b:c", "postgres://db/x?note=a@b:c"),
+        ] {
+            assert_eq!(redacted(url), shown);
+        }
+    }
+}

@@ -16,66 +16,29 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use horae::broker::{EventBroker, Subscription};
+use horae::broker::EventBroker;
 use horae::error::BrokerError;
 use horae::event::Event;
-use horae::model::TaskId;
-use horae_sql::{PgBroker, PgBrokerOptions};
-use sqlx::Connection;
-use sqlx::postgres::{PgConnection, PgPool};
+use horae_sql::{PgBroker, PgBrokerOptions, PostgresStore};
+use horae_testkit::broker::{event, next};
+use horae_testkit::service::{available, unique_prefix, url_from_env};
+use sqlx::postgres::PgPool;
 
 fn url() -> String {
-    std::env::var("HORAE_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/horae_test".to_owned())
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|value| value == "true")
-}
-
-fn unique_prefix() -> String {
-    let id = uuid::Uuid::now_v7().simple().to_string();
-    format!("t{}", &id[id.len() - 16..])
-}
-
-/// Creates the test database when it does not exist yet.
-async fn ensure_database(url: &str) {
-    let Some((server, database)) = url.rsplit_once('/') else {
-        return;
-    };
-    // One direct attempt: a server that is down fails fast here (a pool would wait 30 s).
-    let admin = PgConnection::connect(&format!("{server}/postgres"));
-    let Ok(Ok(mut admin)) = tokio::time::timeout(Duration::from_secs(5), admin).await else {
-        return; // The broker's own connect reports the problem.
-    };
-    let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
-        .bind(database)
-        .fetch_optional(&mut admin)
-        .await
-        .unwrap();
-    if exists.is_none() {
-        // Another test may create it at the same moment; either way it exists afterwards.
-        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "CREATE DATABASE \"{database}\""
-        )))
-        .execute(&mut admin)
-        .await;
-    }
-    let _ = admin.close().await;
+    url_from_env(
+        "HORAE_PG_URL",
+        "postgres://postgres@127.0.0.1:5432/horae_test",
+    )
 }
 
 /// A broker with `options`, or `None` (with a note) when PostgreSQL is down outside CI.
 async fn broker_with(options: PgBrokerOptions) -> Option<PgBroker> {
     let url = url();
-    ensure_database(&url).await;
-    match PgBroker::connect(&url, options).await {
-        Ok(broker) => Some(broker),
-        Err(error) if !in_ci() => {
-            eprintln!("note: skipping this test, PostgreSQL is not available: {error}");
-            None
-        }
-        Err(error) => panic!("PostgreSQL is required under CI=true: {error}"),
-    }
+    available(
+        "PostgreSQL",
+        PostgresStore::create_database_if_missing(&url).await,
+    )?;
+    available("PostgreSQL", PgBroker::connect(&url, options).await)
 }
 
 async fn broker(prefix: &str) -> Option<PgBroker> {
@@ -103,27 +66,12 @@ horae_testkit::broker_conformance_tests!(
     },
 );
 
-fn event(n: i64) -> Event {
-    Event::TaskAdded {
-        timestamp: jiff::Timestamp::from_second(1_800_000_000 + n).unwrap(),
-        task_id: TaskId::new(format!("task-{n}")).unwrap(),
-    }
-}
-
 fn stopped_with_error(bytes: usize) -> Event {
     Event::SchedulerStopped {
         timestamp: jiff::Timestamp::from_second(1_800_000_000).unwrap(),
         node_id: "node-a".into(),
         error: Some("é".repeat(bytes / 2)),
     }
-}
-
-async fn next(subscription: &mut Subscription) -> Event {
-    let event = tokio::time::timeout(Duration::from_secs(5), subscription.recv())
-        .await
-        .expect("event delivered in time")
-        .expect("broker still open");
-    (*event).clone()
 }
 
 async fn admin_pool() -> PgPool {

@@ -14,86 +14,35 @@
 )]
 
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use horae::broker::{EventBroker, Subscription};
-use horae::error::BrokerError;
-use horae::event::Event;
-use horae::model::TaskId;
-use horae_sql::{PgBroker, PgBrokerOptions};
+use horae_sql::{PgBroker, PgBrokerOptions, PostgresStore};
+use horae_testkit::broker::event;
+use horae_testkit::service::{available, unique_prefix, url_from_env};
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 
-const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/horae_test";
-
 fn url() -> String {
-    std::env::var("HORAE_PG_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned())
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|value| value == "true")
-}
-
-/// Creates the test database when it does not exist yet.
-async fn ensure_database(url: &str) {
-    let Some((server, database)) = url.rsplit_once('/') else {
-        return;
-    };
-    // One direct attempt: a server that is down fails fast here (a pool would wait 30 s).
-    let admin = PgConnection::connect(&format!("{server}/postgres"));
-    let Ok(Ok(mut admin)) = tokio::time::timeout(Duration::from_secs(5), admin).await else {
-        return; // The broker's own connect reports the problem.
-    };
-    let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
-        .bind(database)
-        .fetch_optional(&mut admin)
-        .await
-        .unwrap();
-    if exists.is_none() {
-        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "CREATE DATABASE \"{database}\""
-        )))
-        .execute(&mut admin)
-        .await;
-    }
-    let _ = admin.close().await;
+    url_from_env(
+        "HORAE_PG_URL",
+        "postgres://postgres@127.0.0.1:5432/horae_test",
+    )
 }
 
 /// Two broker instances on one fresh prefix, or `None` (with a note) when PostgreSQL is
 /// down outside CI.
 async fn pair() -> Option<(PgBroker, PgBroker)> {
     let url = url();
-    ensure_database(&url).await;
-    let id = uuid::Uuid::now_v7().simple().to_string();
-    let prefix = format!("t{}", &id[id.len() - 16..]);
-    let mut brokers = Vec::new();
-    for _ in 0..2 {
-        match PgBroker::connect(&url, PgBrokerOptions::default().with_prefix(&prefix)).await {
-            Ok(broker) => brokers.push(broker),
-            Err(error) if !in_ci() => {
-                eprintln!("note: skipping this test, PostgreSQL is not available: {error}");
-                return None;
-            }
-            Err(error) => panic!("PostgreSQL is required under CI=true: {error}"),
-        }
-    }
-    let second = brokers.pop()?;
-    Some((brokers.pop()?, second))
-}
-
-fn event(n: i64) -> Event {
-    Event::TaskAdded {
-        timestamp: jiff::Timestamp::from_second(1_800_000_000 + n).unwrap(),
-        task_id: TaskId::new(format!("task-{n}")).unwrap(),
-    }
-}
-
-async fn next(subscription: &mut Subscription) -> Event {
-    let event = tokio::time::timeout(Duration::from_secs(5), subscription.recv())
-        .await
-        .expect("event delivered in time")
-        .expect("broker still open");
-    (*event).clone()
+    available(
+        "PostgreSQL",
+        PostgresStore::create_database_if_missing(&url).await,
+    )?;
+    let options = PgBrokerOptions::default().with_prefix(unique_prefix());
+    let first = available("PostgreSQL", PgBroker::connect(&url, options.clone()).await)?;
+    let second = available("PostgreSQL", PgBroker::connect(&url, options).await)?;
+    Some((first, second))
 }
 
 /// The version of the local cluster (`/etc/postgresql/<version>/main`).
@@ -165,52 +114,16 @@ async fn delivery_resumes_after_the_server_restarts() {
         eprintln!("note: skipping the restart test, no cluster in /etc/postgresql");
         return;
     };
-    let mut local = first.subscribe();
-    let mut remote = second.subscribe();
-    first.publish(event(0)).await.unwrap();
-    assert_eq!(next(&mut remote).await, event(0));
-    assert_eq!(next(&mut local).await, event(0));
-
-    // Stop and start rather than `restart`, to publish while the server is down: that
-    // fails without blocking for long, and local subscribers still get the event.
-    let stop = version.clone();
-    tokio::task::spawn_blocking(move || pg_ctlcluster(&stop, "stop"))
-        .await
-        .unwrap();
-    let started = Instant::now();
-    let result = first.publish(event(1)).await;
-    let elapsed = started.elapsed();
-    let outcome = format!("{result:?}");
-    let start = version.clone();
-    tokio::task::spawn_blocking(move || pg_ctlcluster(&start, "start"))
-        .await
-        .unwrap();
-    wait_until_up(Duration::from_secs(30)).await;
-    assert!(
-        matches!(result, Err(BrokerError::Unavailable(_))),
-        "publishing while PostgreSQL is down: {outcome}"
-    );
-    assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
-    assert_eq!(next(&mut local).await, event(1));
-
-    // Once the server is back, both the publisher and the listener reconnect by themselves:
-    // keep publishing until an event gets through.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut n = 2;
-    loop {
-        let _ = first.publish(event(n)).await;
-        if let Ok(received) = tokio::time::timeout(Duration::from_millis(250), remote.recv()).await
-        {
-            let received = received.expect("broker still open");
-            assert!(received.timestamp() >= event(2).timestamp(), "{received:?}");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no event reached the other broker within 20 s of the restart"
-        );
-        n += 1;
-    }
+    // Stop and start rather than `restart`, to publish while the server is down.
+    let (stop, start) = (version.clone(), version.clone());
+    horae_testkit::broker::delivery_resumes_after_the_server_restarts(
+        Arc::new(first.clone()),
+        Arc::new(second.clone()),
+        move || pg_ctlcluster(&stop, "stop"),
+        move || pg_ctlcluster(&start, "start"),
+        Duration::from_secs(30),
+    )
+    .await;
 
     // And a plain `restart`: delivery resumes again, in both directions.
     tokio::task::spawn_blocking(move || pg_ctlcluster(&version, "restart"))
@@ -219,6 +132,7 @@ async fn delivery_resumes_after_the_server_restarts() {
     wait_until_up(Duration::from_secs(30)).await;
     // Fresh subscriptions, each made when only the other instance publishes from then on.
     let mut on_second = second.subscribe();
+    let mut n = 100;
     got_through(&first, &mut on_second, &mut n).await;
     let mut on_first = first.subscribe();
     got_through(&second, &mut on_first, &mut n).await;

@@ -54,14 +54,20 @@ impl BrokerPairFixture for Option<(Broker, Broker)> {
     }
 }
 
-fn event(n: i64) -> Event {
+/// A distinct test event (`task_added` of `task-<n>`).
+pub fn event(n: i64) -> Event {
     Event::TaskAdded {
         timestamp: Timestamp::from_second(1_800_000_000 + n).unwrap(),
         task_id: TaskId::new(format!("task-{n}")).unwrap(),
     }
 }
 
-async fn next(subscription: &mut Subscription) -> Event {
+/// The next event, within [`DELIVERY`].
+///
+/// # Panics
+///
+/// When none arrives in time or the broker closed.
+pub async fn next(subscription: &mut Subscription) -> Event {
     let event = tokio::time::timeout(DELIVERY, subscription.recv())
         .await
         .expect("event delivered in time")
@@ -212,5 +218,57 @@ pub async fn subscribers_get_only_the_kinds_they_asked_for(first: Broker, second
     }
     for subscription in &mut nothing {
         assert_nothing_more(subscription, "a subscription to no kind").await;
+    }
+}
+
+/// Delivery between two instances resumes after their server restarts: `stop` takes the
+/// server down; publishing then fails fast with `Unavailable` while local subscribers
+/// still get the event; `start` brings it back; an event published afterwards reaches
+/// the other instance within `recovery`. `stop` and `start` block until done.
+pub async fn delivery_resumes_after_the_server_restarts(
+    first: Broker,
+    second: Broker,
+    stop: impl FnOnce() + Send + 'static,
+    start: impl FnOnce() + Send + 'static,
+    recovery: Duration,
+) {
+    let mut local = first.subscribe();
+    let mut remote = second.subscribe();
+    first.publish(event(0)).await.unwrap();
+    assert_eq!(next(&mut remote).await, event(0));
+    assert_eq!(next(&mut local).await, event(0));
+
+    tokio::task::spawn_blocking(stop).await.unwrap();
+    let started = std::time::Instant::now();
+    let result = first.publish(event(1)).await;
+    let took = started.elapsed();
+    let outcome = format!("{result:?}");
+    tokio::task::spawn_blocking(start).await.unwrap();
+    assert!(
+        matches!(result, Err(horae::error::BrokerError::Unavailable(_))),
+        "publishing while the server is down: {outcome}"
+    );
+    assert!(
+        took < Duration::from_secs(3),
+        "publishing hung for {took:?}"
+    );
+    assert_eq!(next(&mut local).await, event(1), "local delivery goes on");
+
+    // Both sides reconnect by themselves: keep publishing until an event gets through.
+    let deadline = std::time::Instant::now() + recovery;
+    let mut n = 2;
+    loop {
+        let _ = first.publish(event(n)).await;
+        let waited = tokio::time::timeout(Duration::from_millis(250), remote.recv()).await;
+        if let Ok(received) = waited {
+            let received = received.expect("broker still open");
+            assert!(received.timestamp() >= event(2).timestamp(), "{received:?}");
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no event reached the other instance within {recovery:?} of the restart"
+        );
+        n += 1;
     }
 }

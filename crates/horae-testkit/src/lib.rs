@@ -21,6 +21,7 @@
 )]
 
 pub mod broker;
+pub mod service;
 pub mod store;
 
 /// Expands to one `#[tokio::test]` per broker conformance case.

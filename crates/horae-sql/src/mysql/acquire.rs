@@ -73,6 +73,7 @@ impl MysqlStore {
         schedules.sort_by(|a, b| (a.next_fire_time, &a.id).cmp(&(b.next_fire_time, &b.id)));
         schedules.truncate(limit);
         if schedules.is_empty() {
+            tx.commit().await.map_err(driver_error)?;
             return Ok(schedules);
         }
         let until = add(now, lease);
@@ -308,6 +309,7 @@ impl MysqlStore {
             .map(rows::job)
             .collect::<StoreResult<Vec<Job>>>()?;
         if expired.is_empty() {
+            tx.commit().await.map_err(driver_error)?;
             return Ok(Vec::new());
         }
         let task_ids: BTreeSet<String> = expired.iter().map(|j| j.task_id.to_string()).collect();

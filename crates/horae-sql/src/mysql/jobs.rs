@@ -235,7 +235,10 @@ impl MysqlStore {
             {
                 job
             }
-            _ => return Err(lease_lost(id)),
+            _ => {
+                tx.rollback().await.map_err(driver_error)?;
+                return Err(lease_lost(id));
+            }
         };
         if job.started_at.is_none() {
             sqlx::query(self.sql("UPDATE {p}jobs SET started_at = ? WHERE id = ?"))

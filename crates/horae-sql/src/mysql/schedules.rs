@@ -106,8 +106,14 @@ impl MysqlStore {
                 .map_err(driver_error)?;
         let outcome = match (exists.is_some(), policy) {
             (false, _) => AddScheduleOutcome::Added,
-            (true, ConflictPolicy::DoNothing) => return Ok(AddScheduleOutcome::Kept),
-            (true, ConflictPolicy::Exception) => return Err(conflict()),
+            (true, ConflictPolicy::DoNothing) => {
+                tx.rollback().await.map_err(driver_error)?;
+                return Ok(AddScheduleOutcome::Kept);
+            }
+            (true, ConflictPolicy::Exception) => {
+                tx.rollback().await.map_err(driver_error)?;
+                return Err(conflict());
+            }
             (true, ConflictPolicy::Replace) => {
                 sqlx::query(self.sql("DELETE FROM {p}schedules WHERE id = ?"))
                     .bind(schedule.id.as_str())
@@ -119,6 +125,7 @@ impl MysqlStore {
         };
         if !self.insert_schedule(&mut tx, schedule).await? {
             // Another process inserted the same id since we looked.
+            tx.rollback().await.map_err(driver_error)?;
             return match policy {
                 ConflictPolicy::DoNothing => Ok(AddScheduleOutcome::Kept),
                 _ => Err(conflict()),
@@ -158,7 +165,10 @@ impl MysqlStore {
             .map_err(driver_error)?;
         let schedule = match row {
             Some(row) => rows::schedule(&row)?,
-            None => return Err(not_found(ObjectKind::Schedule, id)),
+            None => {
+                tx.rollback().await.map_err(driver_error)?;
+                return Err(not_found(ObjectKind::Schedule, id));
+            }
         };
         tx.commit().await.map_err(driver_error)?;
         Ok(schedule)

@@ -11,7 +11,6 @@
 //! `{"origin": ..., "ref": <row id>}`; receivers fetch the row. Stored payloads older than
 //! [`PgBrokerOptions::payload_retention`] are deleted now and then by publishers.
 
-mod gate;
 mod receiver;
 
 use std::fmt;
@@ -27,8 +26,10 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection};
 use tokio::sync::watch;
 
-use self::gate::Gate;
 use self::receiver::Receiver;
+use horae::backoff::Gate;
+
+use crate::common::redacted;
 
 /// The largest envelope sent inline: PostgreSQL refuses `NOTIFY` payloads of 8000 bytes
 /// or more.
@@ -164,20 +165,6 @@ impl fmt::Debug for PgBroker {
             .field("channel", &self.inner.channel)
             .field("origin", &self.inner.origin)
             .finish_non_exhaustive()
-    }
-}
-
-/// `url` with any password replaced, for error messages and logs.
-fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
     }
 }
 
@@ -487,14 +474,5 @@ mod tests {
             serde_json::from_str::<Reference>(r#"{"origin":"x","event":{"type":"task_added"}}"#)
                 .is_err()
         );
-    }
-
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            redacted("postgres://horae:s3cret@db:5432/horae"),
-            "postgres://horae:***@db:5432/horae"
-        );
-        assert_eq!(redacted("postgres://db/horae"), "postgres://db/horae");
     }
 }

@@ -24,10 +24,12 @@ use horae::trigger::Trigger;
 use jiff::Timestamp;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
 use sqlx::types::Json;
-use sqlx::{AssertSqlSafe, Postgres, QueryBuilder, Row};
+use sqlx::{AssertSqlSafe, Connection, Postgres, QueryBuilder, Row};
 
 use crate::codec::{self, driver_error, micros, micros_opt};
-use crate::common::{abandoned, add, lease_lost, missed_deadline, not_found, release_result};
+use crate::common::{
+    abandoned, add, lease_lost, missed_deadline, not_found, redacted, release_result,
+};
 use crate::prefix::TablePrefix;
 use crate::rows::{self, JOB_COLUMNS, RESULT_COLUMNS, SCHEDULE_COLUMNS, TASK_COLUMNS};
 
@@ -63,20 +65,6 @@ pub struct PostgresStore {
 /// The most rows one multi-row `INSERT` carries (18 bound values each; PostgreSQL allows
 /// 65,535 per statement).
 const ROWS_PER_INSERT: usize = 1000;
-
-/// `url` with any password replaced, for error messages and logs.
-fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
-}
 
 impl PostgresStore {
     /// Connects to `url` (`postgres://user:password@host:port/database`) and brings the
@@ -197,23 +185,24 @@ impl PostgresStore {
                 "database name {database:?}: use ASCII letters, digits and underscores"
             )));
         }
-        let admin = PgPool::connect(&format!("{server}/postgres"))
+        // One direct attempt: a server that is down fails fast (a pool would retry).
+        let unavailable = |e: String| {
+            StoreError::Unavailable(format!("cannot connect to PostgreSQL at {shown}: {e}"))
+        };
+        let connect = PgConnection::connect(&format!("{server}/postgres"));
+        let mut admin = tokio::time::timeout(Duration::from_secs(5), connect)
             .await
-            .map_err(|e| {
-                StoreError::Unavailable(format!(
-                    "cannot connect to PostgreSQL at {shown}: {}",
-                    driver_error(e)
-                ))
-            })?;
+            .map_err(|_| unavailable("timed out after 5 s".to_owned()))?
+            .map_err(|e| unavailable(driver_error(e).to_string()))?;
         let exists: Option<i32> =
             sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
                 .bind(database)
-                .fetch_optional(&admin)
+                .fetch_optional(&mut admin)
                 .await
                 .map_err(driver_error)?;
         if exists.is_none() {
             let created = sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE \"{database}\"")))
-                .execute(&admin)
+                .execute(&mut admin)
                 .await;
             // Losing a race with another creator is fine: the database exists either way.
             if let Err(error) = created {
@@ -223,7 +212,7 @@ impl PostgresStore {
                 }
             }
         }
-        admin.close().await;
+        let _ = admin.close().await;
         Ok(())
     }
 
@@ -610,8 +599,12 @@ impl DataStore for PostgresStore {
                     .map_err(driver_error)?;
             let outcome = match (exists.is_some(), policy) {
                 (false, _) => AddScheduleOutcome::Added,
-                (true, ConflictPolicy::DoNothing) => return Ok(AddScheduleOutcome::Kept),
+                (true, ConflictPolicy::DoNothing) => {
+                    tx.rollback().await.map_err(driver_error)?;
+                    return Ok(AddScheduleOutcome::Kept);
+                }
                 (true, ConflictPolicy::Exception) => {
+                    tx.rollback().await.map_err(driver_error)?;
                     return Err(StoreError::Conflict {
                         kind: ObjectKind::Schedule,
                         id: schedule.id.to_string(),
@@ -630,6 +623,7 @@ impl DataStore for PostgresStore {
                 Ok(()) => {}
                 // Another node added the same id between our check and insert.
                 Err(_) if outcome == AddScheduleOutcome::Added => {
+                    tx.rollback().await.map_err(driver_error)?;
                     return match policy {
                         ConflictPolicy::Exception => Err(StoreError::Conflict {
                             kind: ObjectKind::Schedule,
@@ -1075,20 +1069,5 @@ impl DataStore for PostgresStore {
             }
             Ok(report)
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_never_reach_messages() {
-        assert_eq!(
-            redacted("postgres://horae:s3cret@db:5432/horae"),
-            "postgres://horae:***@db:5432/horae"
-        );
-        assert_eq!(redacted("postgres://db/horae"), "postgres://db/horae");
-        assert_eq!(redacted("postgres://u@db/x"), "postgres://u@db/x");
     }
 }

@@ -599,8 +599,12 @@ impl DataStore for SqliteStore {
                     .map_err(driver_error)?;
             let outcome = match (exists.is_some(), policy) {
                 (false, _) => AddScheduleOutcome::Added,
-                (true, ConflictPolicy::DoNothing) => return Ok(AddScheduleOutcome::Kept),
+                (true, ConflictPolicy::DoNothing) => {
+                    tx.rollback().await.map_err(driver_error)?;
+                    return Ok(AddScheduleOutcome::Kept);
+                }
                 (true, ConflictPolicy::Exception) => {
+                    tx.rollback().await.map_err(driver_error)?;
                     return Err(StoreError::Conflict {
                         kind: ObjectKind::Schedule,
                         id: schedule.id.to_string(),
@@ -873,6 +877,8 @@ impl DataStore for SqliteStore {
                 let held = self.release_in(&mut tx, node, id, token, &release).await?;
                 if held {
                     tx.commit().await.map_err(driver_error)?;
+                } else {
+                    tx.rollback().await.map_err(driver_error)?;
                 }
                 held
             } else {
