@@ -1,13 +1,14 @@
-//! The MQTT broker: a local broker for fan-out and an MQTT client whose event loop, in a
-//! background task, feeds it the events of other nodes and reconnects after failures.
+//! The MQTT broker: a [`Relay`] for local fan-out and echo skipping, and an MQTT client
+//! whose event loop, in a background task, feeds it the events of other nodes and
+//! reconnects after failures.
 
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use horae::backoff::Backoff;
-use horae::broker::{EventBroker, LocalBroker, Subscription, envelope};
+use horae::broker::{EventBroker, Relay, RelayInbox, Subscription};
 use horae::clock::BoxFuture;
 use horae::error::BrokerError;
 use horae::event::{Event, EventKind};
@@ -15,7 +16,6 @@ use rumqttc::{
     AsyncClient, ConnectReturnCode, Event as MqttEvent, EventLoop, Incoming, MqttOptions, Outgoing,
     QoS, Request, Subscribe, SubscribeReasonCode,
 };
-use tokio_util::sync::CancellationToken;
 
 use crate::url;
 
@@ -84,45 +84,22 @@ pub struct MqttBroker {
 }
 
 struct Inner {
-    /// `None` once closed.
-    local: Mutex<Option<LocalBroker>>,
+    /// Its channel is the topic. Dropped with the last clone, which stops the background
+    /// task.
+    relay: Relay,
     client: AsyncClient,
     connected: Arc<AtomicBool>,
-    origin: String,
     client_id: String,
-    topic: String,
-    url: String,
     publish_timeout: Duration,
-    stop: CancellationToken,
-}
-
-impl Inner {
-    fn lock_local(&self) -> std::sync::MutexGuard<'_, Option<LocalBroker>> {
-        // Nothing panics while this is locked; a poisoned lock still holds a valid value.
-        self.local
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// The local broker, unless closed.
-    fn local(&self) -> Option<LocalBroker> {
-        self.lock_local().clone()
-    }
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
 }
 
 impl fmt::Debug for MqttBroker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MqttBroker")
-            .field("url", &self.inner.url)
-            .field("topic", &self.inner.topic)
+            .field("url", &self.inner.relay.url())
+            .field("topic", &self.inner.relay.channel())
             .field("client_id", &self.inner.client_id)
-            .field("origin", &self.inner.origin)
+            .field("origin", &self.inner.relay.origin())
             .finish_non_exhaustive()
     }
 }
@@ -131,12 +108,8 @@ impl fmt::Debug for MqttBroker {
 /// last broker clone stops it.
 struct Receiver {
     client: AsyncClient,
-    local: LocalBroker,
+    inbox: RelayInbox,
     connected: Arc<AtomicBool>,
-    origin: String,
-    topic: String,
-    url: String,
-    stop: CancellationToken,
 }
 
 fn unavailable(url: &str, why: impl fmt::Display) -> BrokerError {
@@ -207,27 +180,20 @@ impl MqttBroker {
             })?
             .map_err(|error| unavailable(url, error))?;
 
+        tracing::debug!(url, topic, client_id, "mqtt broker connected");
+        let (relay, inbox) = Relay::new("mqtt", url, topic, options.capacity);
         let receiver = Receiver {
             client: client.clone(),
-            local: LocalBroker::with_capacity(options.capacity),
+            inbox,
             connected: Arc::new(AtomicBool::new(true)),
-            origin: uuid::Uuid::now_v7().simple().to_string(),
-            topic,
-            url: url.to_owned(),
-            stop: CancellationToken::new(),
         };
         let inner = Inner {
-            local: Mutex::new(Some(receiver.local.clone())),
+            relay,
             client,
             connected: receiver.connected.clone(),
-            origin: receiver.origin.clone(),
             client_id,
-            topic: receiver.topic.clone(),
-            url: receiver.url.clone(),
             publish_timeout: options.publish_timeout,
-            stop: receiver.stop.clone(),
         };
-        tracing::debug!(url, topic = %inner.topic, client_id = %inner.client_id, "mqtt broker connected");
         tokio::spawn(receiver.run(eventloop));
         Ok(MqttBroker {
             inner: Arc::new(inner),
@@ -236,7 +202,7 @@ impl MqttBroker {
 
     /// The topic this broker uses (`<prefix>/events`).
     pub fn topic(&self) -> &str {
-        &self.inner.topic
+        self.inner.relay.channel()
     }
 
     /// The MQTT client id of this broker instance.
@@ -246,7 +212,7 @@ impl MqttBroker {
 
     /// This broker instance's id, which tags the events it publishes.
     pub fn origin(&self) -> &str {
-        &self.inner.origin
+        self.inner.relay.origin()
     }
 
     /// Whether the connection to the server is up right now.
@@ -258,35 +224,32 @@ impl MqttBroker {
     /// subscriptions end, later subscriptions are ended from the start and later publishes
     /// fail. Dropping the last clone does the same.
     pub fn close(&self) {
-        self.inner.stop.cancel();
-        self.inner.lock_local().take();
+        self.inner.relay.close();
     }
 
     /// Whether [`close`](MqttBroker::close) was called.
     pub fn is_closed(&self) -> bool {
-        self.inner.stop.is_cancelled()
+        self.inner.relay.is_closed()
     }
 
     async fn send(&self, payload: Vec<u8>) -> Result<(), BrokerError> {
         let inner = &*self.inner;
+        let url = inner.relay.url();
         if !inner.connected.load(Ordering::Relaxed) {
             return Err(BrokerError::Unavailable(format!(
-                "not connected to mqtt at '{}'; reconnecting",
-                inner.url
+                "not connected to mqtt at '{url}'; reconnecting"
             )));
         }
         let publish = inner
             .client
-            .publish(inner.topic.as_str(), QoS::AtLeastOnce, false, payload);
+            .publish(inner.relay.channel(), QoS::AtLeastOnce, false, payload);
         match tokio::time::timeout(inner.publish_timeout, publish).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(error)) => Err(BrokerError::Unavailable(format!(
-                "cannot publish to mqtt at '{}': {error}",
-                inner.url
+                "cannot publish to mqtt at '{url}': {error}"
             ))),
             Err(_) => Err(BrokerError::Unavailable(format!(
-                "cannot publish to mqtt at '{}': timed out after {} ms",
-                inner.url,
+                "cannot publish to mqtt at '{url}': timed out after {} ms",
                 inner.publish_timeout.as_millis()
             ))),
         }
@@ -295,24 +258,15 @@ impl MqttBroker {
 
 impl EventBroker for MqttBroker {
     fn publish(&self, event: Event) -> BoxFuture<'_, Result<(), BrokerError>> {
-        Box::pin(async move {
-            let Some(local) = self.inner.local() else {
-                return Err(BrokerError::Unavailable(format!(
-                    "the mqtt broker for '{}' is closed",
-                    self.inner.url
-                )));
-            };
-            let payload = envelope::encode(&self.inner.origin, &event)?;
-            local.deliver(event);
-            self.send(payload).await
-        })
+        self.inner
+            .relay
+            .publish(event, |payload| self.send(payload))
     }
 
     /// A subscription to events of `kinds`; one made after [`close`](MqttBroker::close)
     /// has already ended.
     fn subscribe_to(&self, kinds: &[EventKind]) -> Subscription {
-        // A closed broker hands out a subscription of a local broker dropped at once.
-        self.inner.local().unwrap_or_default().subscribe_to(kinds)
+        self.inner.relay.subscribe_to(kinds)
     }
 }
 
@@ -350,18 +304,19 @@ impl Receiver {
     /// a failure waits a backoff delay before the event loop reconnects, then subscribes
     /// again.
     async fn run(self, mut eventloop: EventLoop) {
+        let (url, topic) = (self.inbox.url(), self.inbox.channel());
         let mut backoff = Backoff::new();
         loop {
             let polled = tokio::select! {
-                () = self.stop.cancelled() => break,
+                () = self.inbox.stopped() => break,
                 polled = eventloop.poll() => polled,
             };
             match polled {
                 Ok(MqttEvent::Incoming(Incoming::Publish(publish))) => {
-                    self.handle(&publish.topic, &publish.payload);
+                    self.inbox.incoming(&publish.payload);
                 }
                 Ok(MqttEvent::Incoming(Incoming::ConnAck(ack))) => {
-                    tracing::info!(url = %self.url, "reconnected to mqtt");
+                    tracing::info!(url, "reconnected to mqtt");
                     self.connected.store(true, Ordering::Relaxed);
                     backoff.reset();
                     if !ack.session_present {
@@ -369,23 +324,23 @@ impl Receiver {
                         eventloop
                             .pending
                             .push_front(Request::Subscribe(Subscribe::new(
-                                self.topic.clone(),
+                                topic,
                                 QoS::AtLeastOnce,
                             )));
                     }
                 }
                 Ok(MqttEvent::Incoming(Incoming::SubAck(ack))) => {
                     if let Err(error) = check_suback(&ack.return_codes) {
-                        tracing::warn!(url = %self.url, topic = %self.topic, %error, "cannot resubscribe");
+                        tracing::warn!(url, topic, %error, "cannot resubscribe");
                     }
                 }
                 Ok(_) => {}
                 Err(error) => {
                     self.connected.store(false, Ordering::Relaxed);
                     let delay = backoff.next_delay();
-                    tracing::warn!(url = %self.url, %error, retry_in = ?delay, "mqtt connection failed");
+                    tracing::warn!(url, %error, retry_in = ?delay, "mqtt connection failed");
                     tokio::select! {
-                        () = self.stop.cancelled() => return,
+                        () = self.inbox.stopped() => return,
                         () = tokio::time::sleep(delay) => {}
                     }
                 }
@@ -402,16 +357,6 @@ impl Receiver {
                 }
             };
             let _ = tokio::time::timeout(Duration::from_millis(500), goodbye).await;
-        }
-    }
-
-    fn handle(&self, topic: &str, payload: &[u8]) {
-        match envelope::decode(payload) {
-            Ok((origin, _)) if origin == self.origin => {}
-            Ok((_, event)) => self.local.deliver(event),
-            Err(error) => {
-                tracing::warn!(topic, %error, "skipping a malformed event message");
-            }
         }
     }
 }

@@ -1,19 +1,18 @@
-//! The Redis broker: a local broker for fan-out, a pub/sub connection feeding it from Redis
-//! in a background task, and a connection manager for publishing.
+//! The Redis broker: a [`Relay`] for local fan-out and echo skipping, a pub/sub connection
+//! feeding it from Redis in a background task, and a connection manager for publishing.
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use horae::backoff::{Backoff, Gate};
-use horae::broker::{EventBroker, LocalBroker, Subscription, envelope};
+use horae::broker::{EventBroker, Relay, RelayInbox, Subscription};
 use horae::clock::BoxFuture;
 use horae::error::BrokerError;
 use horae::event::{Event, EventKind};
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSub};
-use tokio_util::sync::CancellationToken;
 
 /// Settings of a [`RedisBroker`]. `Default` gives the documented defaults.
 #[derive(Debug, Clone)]
@@ -66,43 +65,19 @@ pub struct RedisBroker {
 }
 
 struct Inner {
-    /// `None` once closed.
-    local: Mutex<Option<LocalBroker>>,
+    /// Dropped with the last clone, which stops the background task.
+    relay: Relay,
     publisher: ConnectionManager,
     gate: Gate,
-    origin: String,
-    channel: String,
-    url: String,
     publish_timeout: Duration,
-    stop: CancellationToken,
-}
-
-impl Inner {
-    fn lock_local(&self) -> std::sync::MutexGuard<'_, Option<LocalBroker>> {
-        // Nothing panics while this is locked; a poisoned lock still holds a valid value.
-        self.local
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// The local broker, unless closed.
-    fn local(&self) -> Option<LocalBroker> {
-        self.lock_local().clone()
-    }
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
 }
 
 impl fmt::Debug for RedisBroker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisBroker")
-            .field("url", &self.inner.url)
-            .field("channel", &self.inner.channel)
-            .field("origin", &self.inner.origin)
+            .field("url", &self.inner.relay.url())
+            .field("channel", &self.inner.relay.channel())
+            .field("origin", &self.inner.relay.origin())
             .finish_non_exhaustive()
     }
 }
@@ -111,13 +86,9 @@ impl fmt::Debug for RedisBroker {
 /// last broker clone stops it.
 struct Receiver {
     client: redis::Client,
-    local: LocalBroker,
-    origin: String,
-    channel: String,
-    url: String,
+    inbox: RelayInbox,
     connect_timeout: Duration,
     health_check_interval: Duration,
-    stop: CancellationToken,
 }
 
 impl RedisBroker {
@@ -141,15 +112,13 @@ impl RedisBroker {
         }
         let client = redis::Client::open(url)
             .map_err(|error| BrokerError::Invalid(format!("invalid redis url '{url}': {error}")))?;
+        let channel = format!("{}.events", options.prefix);
+        let (relay, inbox) = Relay::new("redis", url, channel, options.capacity);
         let receiver = Receiver {
             client: client.clone(),
-            local: LocalBroker::with_capacity(options.capacity),
-            origin: uuid::Uuid::now_v7().simple().to_string(),
-            channel: format!("{}.events", options.prefix),
-            url: url.to_owned(),
+            inbox,
             connect_timeout: options.connect_timeout,
             health_check_interval: options.health_check_interval.max(Duration::from_millis(10)),
-            stop: CancellationToken::new(),
         };
         // Subscribe before returning, so that events published once `connect` returned
         // reach this node.
@@ -180,17 +149,13 @@ impl RedisBroker {
             BrokerError::Unavailable(format!("cannot connect to redis at '{url}': {error}"))
         })?;
 
+        tracing::debug!(url, channel = %relay.channel(), origin = %relay.origin(), "redis broker connected");
         let inner = Inner {
-            local: Mutex::new(Some(receiver.local.clone())),
+            relay,
             publisher,
             gate: Gate::new(),
-            origin: receiver.origin.clone(),
-            channel: receiver.channel.clone(),
-            url: receiver.url.clone(),
             publish_timeout: options.publish_timeout,
-            stop: receiver.stop.clone(),
         };
-        tracing::debug!(url, channel = %inner.channel, origin = %inner.origin, "redis broker connected");
         tokio::spawn(receiver.run(pubsub));
         Ok(RedisBroker {
             inner: Arc::new(inner),
@@ -199,40 +164,39 @@ impl RedisBroker {
 
     /// The pub/sub channel this broker uses (`<prefix>.events`).
     pub fn channel(&self) -> &str {
-        &self.inner.channel
+        self.inner.relay.channel()
     }
 
     /// This broker instance's id, which tags the events it publishes.
     pub fn origin(&self) -> &str {
-        &self.inner.origin
+        self.inner.relay.origin()
     }
 
     /// Stops receiving events from Redis, for every clone: the background task ends, local
     /// subscriptions end once it has, and later publishes fail. Dropping the last clone does
     /// the same.
     pub fn close(&self) {
-        self.inner.stop.cancel();
-        self.inner.lock_local().take();
+        self.inner.relay.close();
     }
 
     /// Whether [`close`](RedisBroker::close) was called.
     pub fn is_closed(&self) -> bool {
-        self.inner.stop.is_cancelled()
+        self.inner.relay.is_closed()
     }
 
     async fn send(&self, payload: Vec<u8>) -> Result<(), BrokerError> {
         let inner = &*self.inner;
+        let (url, channel) = (inner.relay.url(), inner.relay.channel());
         if let Err(remaining) = inner.gate.check() {
             return Err(BrokerError::Unavailable(format!(
-                "redis at '{}' is unreachable; retrying in {} ms",
-                inner.url,
+                "redis at '{url}' is unreachable; retrying in {} ms",
                 remaining.as_millis()
             )));
         }
         let mut publisher = inner.publisher.clone();
         let result = tokio::time::timeout(
             inner.publish_timeout,
-            publisher.publish::<_, _, ()>(&inner.channel, payload),
+            publisher.publish::<_, _, ()>(channel, payload),
         )
         .await;
         let error = match result {
@@ -244,34 +208,24 @@ impl RedisBroker {
             Err(_) => format!("timed out after {} ms", inner.publish_timeout.as_millis()),
         };
         let delay = inner.gate.failed();
-        tracing::debug!(url = %inner.url, %error, retry_in = ?delay, "publishing to redis failed");
+        tracing::debug!(url, %error, retry_in = ?delay, "publishing to redis failed");
         Err(BrokerError::Unavailable(format!(
-            "cannot publish to redis at '{}': {error}",
-            inner.url
+            "cannot publish to redis at '{url}': {error}"
         )))
     }
 }
 
 impl EventBroker for RedisBroker {
     fn publish(&self, event: Event) -> BoxFuture<'_, Result<(), BrokerError>> {
-        Box::pin(async move {
-            let Some(local) = self.inner.local() else {
-                return Err(BrokerError::Unavailable(format!(
-                    "the redis broker for '{}' is closed",
-                    self.inner.url
-                )));
-            };
-            let payload = envelope::encode(&self.inner.origin, &event)?;
-            local.deliver(event);
-            self.send(payload).await
-        })
+        self.inner
+            .relay
+            .publish(event, |payload| self.send(payload))
     }
 
     /// A subscription to events of `kinds`; one made after [`close`](RedisBroker::close)
     /// has already ended.
     fn subscribe_to(&self, kinds: &[EventKind]) -> Subscription {
-        // A closed broker hands out a subscription of a local broker dropped at once.
-        self.inner.local().unwrap_or_default().subscribe_to(kinds)
+        self.inner.relay.subscribe_to(kinds)
     }
 }
 
@@ -280,7 +234,7 @@ impl Receiver {
     async fn subscribe(&self) -> Result<PubSub, String> {
         let connect = async {
             let mut pubsub = self.client.get_async_pubsub().await?;
-            pubsub.subscribe(&self.channel).await?;
+            pubsub.subscribe(self.inbox.channel()).await?;
             Ok::<_, redis::RedisError>(pubsub)
         };
         match tokio::time::timeout(self.connect_timeout, connect).await {
@@ -296,6 +250,7 @@ impl Receiver {
     /// Delivers the events of other nodes until stopped, resubscribing with backoff
     /// whenever the connection is lost.
     async fn run(self, pubsub: PubSub) {
+        let (url, channel) = (self.inbox.url(), self.inbox.channel());
         let mut backoff = Backoff::new();
         let mut pubsub = Some(pubsub);
         loop {
@@ -303,20 +258,20 @@ impl Receiver {
                 Some(connection) => connection,
                 None => {
                     let attempt = tokio::select! {
-                        () = self.stop.cancelled() => return,
+                        () = self.inbox.stopped() => return,
                         attempt = self.subscribe() => attempt,
                     };
                     match attempt {
                         Ok(connection) => {
-                            tracing::info!(url = %self.url, channel = %self.channel, "resubscribed to redis");
+                            tracing::info!(url, channel, "resubscribed to redis");
                             backoff.reset();
                             connection
                         }
                         Err(error) => {
                             let delay = backoff.next_delay();
-                            tracing::warn!(url = %self.url, %error, retry_in = ?delay, "cannot resubscribe to redis");
+                            tracing::warn!(url, %error, retry_in = ?delay, "cannot resubscribe to redis");
                             tokio::select! {
-                                () = self.stop.cancelled() => return,
+                                () = self.inbox.stopped() => return,
                                 () = tokio::time::sleep(delay) => continue,
                             }
                         }
@@ -330,9 +285,9 @@ impl Receiver {
             );
             loop {
                 tokio::select! {
-                    () = self.stop.cancelled() => return,
+                    () = self.inbox.stopped() => return,
                     message = messages.next() => match message {
-                        Some(message) => self.handle(message.get_payload_bytes()),
+                        Some(message) => self.inbox.incoming(message.get_payload_bytes()),
                         None => break,
                     },
                     _ = health_check.tick() => {
@@ -340,11 +295,11 @@ impl Receiver {
                         match tokio::time::timeout(self.connect_timeout, ping).await {
                             Ok(Ok(_)) => {}
                             Ok(Err(error)) => {
-                                tracing::warn!(url = %self.url, %error, "redis pub/sub health check failed");
+                                tracing::warn!(url, %error, "redis pub/sub health check failed");
                                 break;
                             }
                             Err(_) => {
-                                tracing::warn!(url = %self.url, "redis pub/sub health check timed out");
+                                tracing::warn!(url, "redis pub/sub health check timed out");
                                 break;
                             }
                         }
@@ -352,20 +307,10 @@ impl Receiver {
                 }
             }
             let delay = backoff.next_delay();
-            tracing::warn!(url = %self.url, retry_in = ?delay, "lost the redis pub/sub connection");
+            tracing::warn!(url, retry_in = ?delay, "lost the redis pub/sub connection");
             tokio::select! {
-                () = self.stop.cancelled() => return,
+                () = self.inbox.stopped() => return,
                 () = tokio::time::sleep(delay) => {}
-            }
-        }
-    }
-
-    fn handle(&self, payload: &[u8]) {
-        match envelope::decode(payload) {
-            Ok((origin, _)) if origin == self.origin => {}
-            Ok((_, event)) => self.local.deliver(event),
-            Err(error) => {
-                tracing::warn!(channel = %self.channel, %error, "skipping a malformed event message");
             }
         }
     }

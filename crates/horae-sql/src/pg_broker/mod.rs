@@ -1,10 +1,10 @@
 //! The PostgreSQL event broker: `LISTEN`/`NOTIFY` between the nodes sharing a database.
 //!
-//! A local broker fans events out within the process; a background task listens on the
-//! channel `<prefix>_events` and feeds it the events of other nodes; publishing is one
-//! `SELECT pg_notify(...)` on a small pool. Messages are the shared envelope
-//! `{"origin": ..., "event": ...}` ([`horae::broker::envelope`]), so an instance skips the
-//! echoes of its own events.
+//! A [`Relay`] fans events out within the process and skips echoes; a background task
+//! listens on the channel `<prefix>_events` and feeds it the events of other nodes;
+//! publishing is one `SELECT pg_notify(...)` on a small pool. Messages are the shared
+//! envelope `{"origin": ..., "event": ...}` ([`horae::broker::envelope`]), so an instance
+//! skips the echoes of its own events.
 //!
 //! `NOTIFY` payloads must be shorter than 8000 bytes. A larger envelope is stored in the
 //! table `<prefix>_event_payloads` (created on connect) and the notification carries only
@@ -17,14 +17,13 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use horae::broker::{EventBroker, LocalBroker, Subscription, envelope};
+use horae::broker::{EventBroker, Relay, Subscription};
 use horae::clock::BoxFuture;
 use horae::error::BrokerError;
 use horae::event::{Event, EventKind};
 use serde::Deserialize;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection};
-use tokio::sync::watch;
 
 use self::receiver::Receiver;
 use horae::backoff::Gate;
@@ -108,14 +107,11 @@ pub struct PgBroker {
 }
 
 struct Inner {
-    /// `None` once closed.
-    local: Mutex<Option<LocalBroker>>,
+    /// Its URL is the server's without the password. Dropped with the last clone, which
+    /// stops the background task.
+    relay: Relay,
     pool: PgPool,
     gate: Gate,
-    origin: String,
-    channel: String,
-    /// The server URL without its password.
-    shown: String,
     /// Stores a large envelope and notifies its reference, in one statement.
     store_sql: Arc<str>,
     /// Deletes stored payloads older than the retention.
@@ -124,22 +120,9 @@ struct Inner {
     /// When stored payloads were last cleaned up.
     last_cleanup: Mutex<Option<Instant>>,
     publish_timeout: Duration,
-    stop: watch::Sender<bool>,
 }
 
 impl Inner {
-    fn lock_local(&self) -> std::sync::MutexGuard<'_, Option<LocalBroker>> {
-        // Nothing panics while this is locked; a poisoned lock still holds a valid value.
-        self.local
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// The local broker, unless closed.
-    fn local(&self) -> Option<LocalBroker> {
-        self.lock_local().clone()
-    }
-
     /// Whether a cleanup of stored payloads is due; if so, the next one is not before
     /// a tenth of the retention has passed.
     fn cleanup_due(&self) -> bool {
@@ -161,9 +144,9 @@ impl Inner {
 impl fmt::Debug for PgBroker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PgBroker")
-            .field("url", &self.inner.shown)
-            .field("channel", &self.inner.channel)
-            .field("origin", &self.inner.origin)
+            .field("url", &self.inner.relay.url())
+            .field("channel", &self.inner.relay.channel())
+            .field("origin", &self.inner.relay.origin())
             .finish_non_exhaustive()
     }
 }
@@ -246,18 +229,15 @@ impl PgBroker {
             .connect_lazy_with(connect_options.clone());
 
         let table = format!("\"{}_event_payloads\"", options.prefix);
-        let (stop, stop_receiver) = watch::channel(false);
+        let channel = format!("{}_events", options.prefix);
+        let (relay, inbox) = Relay::new("PostgreSQL", shown.as_str(), channel, options.capacity);
         let receiver = Receiver {
             listen_pool,
             pool: pool.clone(),
-            local: LocalBroker::with_capacity(options.capacity),
-            origin: uuid::Uuid::now_v7().simple().to_string(),
-            channel: format!("{}_events", options.prefix),
+            inbox,
             fetch_sql: format!("SELECT payload FROM {table} WHERE id = $1").into(),
-            shown: shown.clone(),
             connect_timeout: options.connect_timeout,
             health_check_interval: options.health_check_interval.max(Duration::from_millis(10)),
-            stop: stop_receiver,
         };
         // A first, direct connection tells why the server cannot be reached (a pool only
         // says that it timed out), and creates the payload table.
@@ -295,13 +275,11 @@ impl PgBroker {
         // this node.
         let listener = receiver.listen().await.map_err(unavailable)?;
 
+        tracing::debug!(url = %shown, channel = %relay.channel(), origin = %relay.origin(), "PostgreSQL broker connected");
         let inner = Inner {
-            local: Mutex::new(Some(receiver.local.clone())),
+            relay,
             pool,
             gate: Gate::new(),
-            origin: receiver.origin.clone(),
-            channel: receiver.channel.clone(),
-            shown,
             store_sql: format!(
                 "WITH stored AS (INSERT INTO {table} (payload) VALUES ($3) RETURNING id) \
                  SELECT pg_notify($1, json_build_object('origin', $2::text, 'ref', id)::text) \
@@ -315,9 +293,7 @@ impl PgBroker {
             payload_retention: options.payload_retention,
             last_cleanup: Mutex::new(None),
             publish_timeout: options.publish_timeout,
-            stop,
         };
-        tracing::debug!(url = %inner.shown, channel = %inner.channel, origin = %inner.origin, "PostgreSQL broker connected");
         tokio::spawn(receiver.run(listener));
         Ok(PgBroker {
             inner: Arc::new(inner),
@@ -326,35 +302,34 @@ impl PgBroker {
 
     /// The channel this broker listens and notifies on (`<prefix>_events`).
     pub fn channel(&self) -> &str {
-        &self.inner.channel
+        self.inner.relay.channel()
     }
 
     /// This broker instance's id, which tags the events it publishes.
     pub fn origin(&self) -> &str {
-        &self.inner.origin
+        self.inner.relay.origin()
     }
 
     /// Stops receiving events, for every clone: the background task ends, local
     /// subscriptions end once it has, and later publishes fail. Dropping the last clone
     /// does the same.
     pub fn close(&self) {
-        self.inner.stop.send_replace(true);
-        self.inner.lock_local().take();
+        self.inner.relay.close();
     }
 
     /// Whether [`close`](PgBroker::close) was called.
     pub fn is_closed(&self) -> bool {
-        *self.inner.stop.borrow()
+        self.inner.relay.is_closed()
     }
 
     /// Sends an envelope to the other nodes: inline when it fits a notification, else
     /// stored in the payload table with a reference notified.
     async fn send(&self, payload: Vec<u8>) -> Result<(), BrokerError> {
         let inner = &*self.inner;
+        let (shown, channel) = (inner.relay.url(), inner.relay.channel());
         if let Err(remaining) = inner.gate.check() {
             return Err(BrokerError::Unavailable(format!(
-                "PostgreSQL at '{}' is unreachable; retrying in {} ms",
-                inner.shown,
+                "PostgreSQL at '{shown}' is unreachable; retrying in {} ms",
                 remaining.as_millis()
             )));
         }
@@ -364,14 +339,14 @@ impl PgBroker {
         let notify = async {
             if large {
                 sqlx::query(AssertSqlSafe(inner.store_sql.clone()))
-                    .bind(&inner.channel)
-                    .bind(&inner.origin)
+                    .bind(channel)
+                    .bind(inner.relay.origin())
                     .bind(&payload)
                     .execute(&inner.pool)
                     .await
             } else {
                 sqlx::query("SELECT pg_notify($1, $2)")
-                    .bind(&inner.channel)
+                    .bind(channel)
                     .bind(&payload)
                     .execute(&inner.pool)
                     .await
@@ -389,10 +364,9 @@ impl PgBroker {
             Err(_) => format!("timed out after {} ms", inner.publish_timeout.as_millis()),
         };
         let delay = inner.gate.failed();
-        tracing::debug!(url = %inner.shown, %error, retry_in = ?delay, "publishing to PostgreSQL failed");
+        tracing::debug!(url = %shown, %error, retry_in = ?delay, "publishing to PostgreSQL failed");
         Err(BrokerError::Unavailable(format!(
-            "cannot publish to PostgreSQL at '{}': {error}",
-            inner.shown
+            "cannot publish to PostgreSQL at '{shown}': {error}"
         )))
     }
 
@@ -417,24 +391,15 @@ impl PgBroker {
 
 impl EventBroker for PgBroker {
     fn publish(&self, event: Event) -> BoxFuture<'_, Result<(), BrokerError>> {
-        Box::pin(async move {
-            let Some(local) = self.inner.local() else {
-                return Err(BrokerError::Unavailable(format!(
-                    "the PostgreSQL broker for '{}' is closed",
-                    self.inner.shown
-                )));
-            };
-            let payload = envelope::encode(&self.inner.origin, &event)?;
-            local.deliver(event);
-            self.send(payload).await
-        })
+        self.inner
+            .relay
+            .publish(event, |payload| self.send(payload))
     }
 
     /// A subscription to events of `kinds`; one made after [`close`](PgBroker::close) has
     /// already ended.
     fn subscribe_to(&self, kinds: &[EventKind]) -> Subscription {
-        // A closed broker hands out a subscription of a local broker dropped at once.
-        self.inner.local().unwrap_or_default().subscribe_to(kinds)
+        self.inner.relay.subscribe_to(kinds)
     }
 }
 

@@ -6,10 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use horae::backoff::Backoff;
-use horae::broker::{LocalBroker, envelope};
+use horae::broker::RelayInbox;
 use sqlx::AssertSqlSafe;
 use sqlx::postgres::{PgListener, PgPool};
-use tokio::sync::watch;
 
 use super::Reference;
 
@@ -20,17 +19,12 @@ pub(super) struct Receiver {
     pub(super) listen_pool: PgPool,
     /// The publishing pool, used here to fetch large payloads.
     pub(super) pool: PgPool,
-    pub(super) local: LocalBroker,
-    pub(super) origin: String,
-    pub(super) channel: String,
+    /// Its URL is the server's without the password, for logs.
+    pub(super) inbox: RelayInbox,
     /// `SELECT payload FROM <payload table> WHERE id = $1`.
     pub(super) fetch_sql: Arc<str>,
-    /// The server URL without its password, for logs.
-    pub(super) shown: String,
     pub(super) connect_timeout: Duration,
     pub(super) health_check_interval: Duration,
-    /// Becomes `true` on close; its sender is dropped with the last broker clone.
-    pub(super) stop: watch::Receiver<bool>,
 }
 
 impl Receiver {
@@ -38,7 +32,7 @@ impl Receiver {
     pub(super) async fn listen(&self) -> Result<PgListener, String> {
         let connect = async {
             let mut listener = PgListener::connect_with(&self.listen_pool).await?;
-            listener.listen(&self.channel).await?;
+            listener.listen(self.inbox.channel()).await?;
             Ok::<_, sqlx::Error>(listener)
         };
         match tokio::time::timeout(self.connect_timeout, connect).await {
@@ -51,17 +45,11 @@ impl Receiver {
         }
     }
 
-    /// Resolves once the broker is closed or its last clone dropped.
-    async fn stopped(&self) {
-        let mut stop = self.stop.clone();
-        // An error means the sender is gone: the last broker clone was dropped.
-        let _ = stop.wait_for(|closed| *closed).await;
-    }
-
     /// Delivers the events of other nodes until stopped, listening again with backoff
     /// whenever the connection is lost. Events sent while no connection listened are lost,
     /// which costs latency only.
     pub(super) async fn run(self, listener: PgListener) {
+        let (shown, channel) = (self.inbox.url(), self.inbox.channel());
         let mut backoff = Backoff::new();
         let mut listener = Some(listener);
         loop {
@@ -69,20 +57,20 @@ impl Receiver {
                 Some(current) => current,
                 None => {
                     let attempt = tokio::select! {
-                        () = self.stopped() => return,
+                        () = self.inbox.stopped() => return,
                         attempt = self.listen() => attempt,
                     };
                     match attempt {
                         Ok(current) => {
-                            tracing::info!(url = %self.shown, channel = %self.channel, "listening to PostgreSQL again");
+                            tracing::info!(url = %shown, channel, "listening to PostgreSQL again");
                             backoff.reset();
                             current
                         }
                         Err(error) => {
                             let delay = backoff.next_delay();
-                            tracing::warn!(url = %self.shown, %error, retry_in = ?delay, "cannot listen to PostgreSQL");
+                            tracing::warn!(url = %shown, %error, retry_in = ?delay, "cannot listen to PostgreSQL");
                             tokio::select! {
-                                () = self.stopped() => return,
+                                () = self.inbox.stopped() => return,
                                 () = tokio::time::sleep(delay) => continue,
                             }
                         }
@@ -97,16 +85,16 @@ impl Receiver {
             loop {
                 // `try_recv` is cancel safe: it consumes a message only once it is complete.
                 tokio::select! {
-                    () = self.stopped() => return,
+                    () = self.inbox.stopped() => return,
                     received = current.try_recv() => match received {
                         Ok(Some(notification)) => self.handle(notification.payload()).await,
                         // The connection was lost and has been re-established (listening
                         // again); whatever was sent in between is lost.
                         Ok(None) => {
-                            tracing::warn!(url = %self.shown, channel = %self.channel, "the PostgreSQL listener reconnected; events in the gap were lost");
+                            tracing::warn!(url = %shown, channel, "the PostgreSQL listener reconnected; events in the gap were lost");
                         }
                         Err(error) => {
-                            tracing::warn!(url = %self.shown, %error, "lost the PostgreSQL listener connection");
+                            tracing::warn!(url = %shown, %error, "lost the PostgreSQL listener connection");
                             break;
                         }
                     },
@@ -115,11 +103,11 @@ impl Receiver {
                         match tokio::time::timeout(self.connect_timeout, ping).await {
                             Ok(Ok(_)) => {}
                             Ok(Err(error)) => {
-                                tracing::warn!(url = %self.shown, %error, "PostgreSQL listener health check failed");
+                                tracing::warn!(url = %shown, %error, "PostgreSQL listener health check failed");
                                 break;
                             }
                             Err(_) => {
-                                tracing::warn!(url = %self.shown, "PostgreSQL listener health check timed out");
+                                tracing::warn!(url = %shown, "PostgreSQL listener health check timed out");
                                 break;
                             }
                         }
@@ -131,7 +119,7 @@ impl Receiver {
             drop(current);
             let delay = backoff.next_delay();
             tokio::select! {
-                () = self.stopped() => return,
+                () = self.inbox.stopped() => return,
                 () = tokio::time::sleep(delay) => {}
             }
         }
@@ -141,35 +129,33 @@ impl Receiver {
     /// Echoes of this instance's own events and malformed messages are skipped.
     async fn handle(&self, payload: &str) {
         let Ok(reference) = serde_json::from_str::<Reference>(payload) else {
-            self.deliver(payload.as_bytes());
+            self.inbox.incoming(payload.as_bytes());
             return;
         };
-        if reference.origin == self.origin {
+        if self.inbox.is_own(&reference.origin) {
             return;
         }
         let fetch = sqlx::query_scalar::<_, String>(AssertSqlSafe(self.fetch_sql.clone()))
             .bind(reference.id)
             .fetch_optional(&self.pool);
         match tokio::time::timeout(self.connect_timeout, fetch).await {
-            Ok(Ok(Some(stored))) => self.deliver(stored.as_bytes()),
+            Ok(Ok(Some(stored))) => self.inbox.incoming(stored.as_bytes()),
             Ok(Ok(None)) => {
-                tracing::warn!(channel = %self.channel, id = reference.id, "skipping a large event whose stored payload is gone");
+                tracing::warn!(
+                    channel = self.inbox.channel(),
+                    id = reference.id,
+                    "skipping a large event whose stored payload is gone"
+                );
             }
             Ok(Err(error)) => {
-                tracing::warn!(channel = %self.channel, id = reference.id, %error, "cannot fetch a large event's payload");
+                tracing::warn!(channel = self.inbox.channel(), id = reference.id, %error, "cannot fetch a large event's payload");
             }
             Err(_) => {
-                tracing::warn!(channel = %self.channel, id = reference.id, "fetching a large event's payload timed out");
-            }
-        }
-    }
-
-    fn deliver(&self, payload: &[u8]) {
-        match envelope::decode(payload) {
-            Ok((origin, _)) if origin == self.origin => {}
-            Ok((_, event)) => self.local.deliver(event),
-            Err(error) => {
-                tracing::warn!(channel = %self.channel, %error, "skipping a malformed event message");
+                tracing::warn!(
+                    channel = self.inbox.channel(),
+                    id = reference.id,
+                    "fetching a large event's payload timed out"
+                );
             }
         }
     }

@@ -3,10 +3,12 @@
 //! A broker fans events out to every subscriber, in this process and — for the networked
 //! brokers — in the other nodes sharing the store. Delivery is best effort: a subscriber
 //! that falls behind skips events (and can see how many), because events only wake nodes
-//! up early; correctness never depends on them.
+//! up early; correctness never depends on them. The networked brokers share their
+//! transport-independent part, a [`Relay`].
 
 pub mod envelope;
 mod local;
+mod relay;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::mpsc;
 
 pub use self::local::{DEFAULT_CAPACITY, LocalBroker};
+pub use self::relay::{Relay, RelayInbox};
 use crate::clock::BoxFuture;
 use crate::error::BrokerError;
 use crate::event::{Event, EventKind};

@@ -229,6 +229,8 @@ impl SchedulerBuilder {
                 jobs,
                 shutdown: CancellationToken::new(),
                 services: TaskTracker::new(),
+                keeper_shutdown: CancellationToken::new(),
+                keeper: TaskTracker::new(),
                 started: AtomicBool::new(false),
             }),
         })
@@ -248,8 +250,13 @@ struct Inner {
     config: SchedulerConfig,
     handlers: HandlerRegistry,
     jobs: JobProcessor,
+    /// Stops the services that take new work (and the reaper and cleanup).
     shutdown: CancellationToken,
     services: TaskTracker,
+    /// Stops the lease keeper, which outlives the other services: leases of jobs still
+    /// running during a graceful stop must not lapse (invariants 2 and 9).
+    keeper_shutdown: CancellationToken,
+    keeper: TaskTracker,
     started: AtomicBool,
 }
 
@@ -602,9 +609,9 @@ impl Scheduler {
                 config.node_id.clone(),
                 config.lease_duration,
             );
-            let token = shutdown.clone();
+            let token = inner.keeper_shutdown.clone();
             inner
-                .services
+                .keeper
                 .spawn(async move { keeper.run_loop(token).await });
         }
         let reaper = Reaper::new(
@@ -643,7 +650,9 @@ impl Scheduler {
         inner.shutdown.cancel();
         inner.services.close();
         inner.services.wait().await;
+        // The lease keeper goes on while running jobs finish.
         inner.jobs.drain(inner.config.stop_grace_period).await;
+        self.stop_keeper().await;
         self.publish(Event::SchedulerStopped {
             timestamp: inner.clock.now(),
             node_id: inner.config.node_id.clone(),
@@ -659,6 +668,13 @@ impl Scheduler {
         self.inner.shutdown.cancel();
         self.inner.services.close();
         self.inner.services.wait().await;
+        self.stop_keeper().await;
+    }
+
+    async fn stop_keeper(&self) {
+        self.inner.keeper_shutdown.cancel();
+        self.inner.keeper.close();
+        self.inner.keeper.wait().await;
     }
 
     /// The time according to this node's clock.

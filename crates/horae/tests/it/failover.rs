@@ -138,6 +138,71 @@ async fn a_stalled_node_is_fenced_off_and_keeps_running() {
     );
 }
 
+/// A graceful stop keeps renewing the leases of the jobs it waits for: a job running three
+/// leases long finishes on the stopping node, and another node never takes it over.
+#[tokio::test(start_paused = true)]
+async fn jobs_finishing_during_a_graceful_stop_keep_their_lease() {
+    let clock: Arc<dyn Clock> =
+        Arc::new(VirtualClock::new("2026-06-01T12:00:00Z".parse().unwrap()));
+    let store: Arc<dyn DataStore> = Arc::new(MemoryStore::new());
+    let broker: Arc<dyn EventBroker> = Arc::new(LocalBroker::new());
+    let lease = Duration::from_secs(2);
+    let build = |node: &str| {
+        let mut config = config(node, lease);
+        config.stop_grace_period = Duration::from_secs(30);
+        Scheduler::builder()
+            .store(store.clone())
+            .broker(broker.clone())
+            .clock(clock.clone())
+            .config(config)
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (build("a"), build("b"));
+    let mut retried = task("long");
+    retried.retry = Some(RetryPolicy::new(
+        3,
+        Duration::from_millis(10),
+        Duration::from_millis(10),
+    ));
+    let runs = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let handler = |node: &'static str| {
+        let (clock, runs) = (clock.clone(), runs.clone());
+        Handler::from_async(move |ctx| {
+            let (clock, runs) = (clock.clone(), runs.clone());
+            async move {
+                runs.lock().unwrap().push((node, ctx.job.attempt));
+                clock.sleep(Duration::from_secs(6)).await;
+                Ok(json!(null))
+            }
+        })
+    };
+    a.configure_task(retried.clone(), handler("a"))
+        .await
+        .unwrap();
+    b.configure_task(retried, handler("b")).await.unwrap();
+    a.start().await;
+    let mut job = a.new_job(&TaskId::new("long").unwrap(), vec![]);
+    job.result_expiration_time = Duration::from_secs(3600);
+    let id = a.add_job(job).await.unwrap();
+    clock.sleep(Duration::from_secs(1)).await;
+    b.start().await;
+    a.stop().await;
+    let result = store.get_job_result(&id).await.unwrap().unwrap();
+    assert_eq!(
+        result.outcome,
+        JobOutcome::Success,
+        "finished during the stop"
+    );
+    clock.sleep(Duration::from_secs(10)).await;
+    b.stop().await;
+    assert_eq!(
+        *runs.lock().unwrap(),
+        vec![("a", 1)],
+        "the job ran once, on the stopping node"
+    );
+}
+
 /// A node that vanishes mid-job: its job is retried on another node within about a lease.
 #[tokio::test(start_paused = true)]
 async fn a_vanished_nodes_job_is_retried_elsewhere() {
