@@ -16,7 +16,7 @@ pub(crate) const TASK_COLUMNS: &str =
     "id, executor, max_running_jobs, misfire_grace_time_us, retry, timeout_us, metadata";
 
 /// The schedule columns, in the order [`schedule`] reads them.
-pub(crate) const SCHEDULE_COLUMNS: &str = "id, task_id, trigger, args, kwargs, paused, coalesce, \
+pub(crate) const SCHEDULE_COLUMNS: &str = "id, task_id, trigger_state, args, kwargs, paused, coalesce, \
      misfire_grace_time_us, max_jitter_us, job_result_expiration_time_us, metadata, \
      next_fire_time, last_fire_time, acquired_by, acquired_until";
 
@@ -118,7 +118,7 @@ pub(crate) fn schedule(row: &impl ReadRow) -> Result<Schedule, StoreError> {
     Ok(Schedule {
         id: row.parsed("id")?,
         task_id: row.parsed("task_id")?,
-        trigger: row.json("trigger")?,
+        trigger: row.json("trigger_state")?,
         args: row.json("args")?,
         kwargs: row.json("kwargs")?,
         paused: row.flag("paused")?,

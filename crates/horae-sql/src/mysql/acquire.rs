@@ -13,9 +13,10 @@ use jiff::Timestamp;
 use sqlx::Row;
 use sqlx::mysql::MySqlRow;
 
-use super::{BATCH, MysqlStore, SCHEDULE_COLUMNS, marks};
+use super::{BATCH, MysqlStore, marks};
 use crate::codec::{driver_error, micros};
 use crate::common::{abandoned, add, missed_deadline};
+use crate::rows::SCHEDULE_COLUMNS;
 use crate::rows::{self, JOB_COLUMNS, TASK_COLUMNS};
 
 /// Tasks at their `max_running_jobs` at `?`. A leased job counts as running unless it never

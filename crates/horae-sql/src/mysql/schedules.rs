@@ -13,10 +13,11 @@ use jiff::Timestamp;
 use sqlx::Row;
 use sqlx::mysql::MySqlConnection;
 
-use super::{BATCH, MysqlStore, SCHEDULE_COLUMNS, json, marks};
+use super::{BATCH, MysqlStore, json, marks};
 use crate::codec::{self, driver_error, micros, micros_opt};
 use crate::common::not_found;
 use crate::rows;
+use crate::rows::SCHEDULE_COLUMNS;
 
 impl MysqlStore {
     /// Inserts a schedule; `false` when its id is taken (a concurrent insert).
@@ -64,7 +65,7 @@ impl MysqlStore {
         let mut jobs = Vec::new();
         for release in releases {
             let done = sqlx::query(self.sql(
-                "UPDATE {p}schedules SET `trigger` = ?, next_fire_time = ?, last_fire_time = ?, \
+                "UPDATE {p}schedules SET trigger_state = ?, next_fire_time = ?, last_fire_time = ?, \
                  acquired_by = NULL, acquired_until = NULL WHERE id = ? AND acquired_by = ?",
             ))
             .bind(json(&release.trigger)?)
@@ -144,7 +145,7 @@ impl MysqlStore {
         let mut tx = self.begin().await?;
         match next {
             Some((trigger, next_fire_time)) => sqlx::query(self.sql(
-                "UPDATE {p}schedules SET paused = ?, `trigger` = ?, next_fire_time = ? WHERE id = ?",
+                "UPDATE {p}schedules SET paused = ?, trigger_state = ?, next_fire_time = ? WHERE id = ?",
             ))
             .bind(paused)
             .bind(json(trigger)?)

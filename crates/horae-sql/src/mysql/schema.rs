@@ -6,7 +6,7 @@
 //! DDL commits implicitly in MySQL, so a migration is a list of statements, each safe to run
 //! again (`IF NOT EXISTS`) should a process die halfway; migrations run under a named lock.
 //! Ids are ASCII with a binary collation (case-sensitive, sorted like Rust strings), every
-//! integer is `BIGINT`, and `trigger` is a reserved word, hence always quoted.
+//! integer is `BIGINT`.
 
 /// Every migration in order (index + 1 is its version), each a list of statements.
 pub(super) const MIGRATIONS: &[&[&str]] = &[
@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS {p}tasks (
 CREATE TABLE IF NOT EXISTS {p}schedules (
     id VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
     task_id VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
-    `trigger` JSON NOT NULL,
+    trigger_state JSON NOT NULL,
     args JSON NOT NULL,
     kwargs JSON NOT NULL,
     paused BOOLEAN NOT NULL,

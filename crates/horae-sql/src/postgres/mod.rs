@@ -647,7 +647,7 @@ impl DataStore for PostgresStore {
     ) -> BoxFuture<'a, StoreResult<Schedule>> {
         Box::pin(async move {
             let sql = format!(
-                "UPDATE {{p}}schedules SET paused = $1, trigger = COALESCE($2, trigger), \
+                "UPDATE {{p}}schedules SET paused = $1, trigger_state = COALESCE($2, trigger_state), \
                  next_fire_time = CASE WHEN $3 THEN $4 ELSE next_fire_time END \
                  WHERE id = $5 RETURNING {SCHEDULE_COLUMNS}"
             );
@@ -769,7 +769,7 @@ impl DataStore for PostgresStore {
             }
             let mut tx = self.begin().await?;
             let released: Vec<String> = sqlx::query_scalar(self.sql(
-                "UPDATE {p}schedules s SET trigger = v.trigger, next_fire_time = v.next, \
+                "UPDATE {p}schedules s SET trigger_state = v.trigger, next_fire_time = v.next, \
                    last_fire_time = v.last, acquired_by = NULL, acquired_until = NULL \
                  FROM UNNEST($1::text[], $2::jsonb[], $3::bigint[], $4::bigint[]) \
                    AS v(id, trigger, next, last) \

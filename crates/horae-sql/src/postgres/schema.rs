@@ -20,7 +20,7 @@ CREATE TABLE {p}tasks (
 CREATE TABLE {p}schedules (
     id TEXT PRIMARY KEY,
     task_id TEXT NOT NULL,
-    trigger JSONB NOT NULL,
+    trigger_state JSONB NOT NULL,
     args JSONB NOT NULL,
     kwargs JSONB NOT NULL,
     paused BOOLEAN NOT NULL,

@@ -634,7 +634,7 @@ impl DataStore for SqliteStore {
         Box::pin(async move {
             let sql = format!(
                 "UPDATE {{p}}schedules SET paused = ?1, \
-                 trigger = COALESCE(?2, trigger), \
+                 trigger_state = COALESCE(?2, trigger_state), \
                  next_fire_time = CASE WHEN ?3 THEN ?4 ELSE next_fire_time END \
                  WHERE id = ?5 RETURNING {SCHEDULE_COLUMNS}"
             );
@@ -755,7 +755,7 @@ impl DataStore for SqliteStore {
             let mut jobs = Vec::new();
             for release in releases {
                 let done = sqlx::query(self.sql(
-                    "UPDATE {p}schedules SET trigger = ?, next_fire_time = ?, last_fire_time = ?, \
+                    "UPDATE {p}schedules SET trigger_state = ?, next_fire_time = ?, last_fire_time = ?, \
                      acquired_by = NULL, acquired_until = NULL WHERE id = ? AND acquired_by = ?",
                 ))
                 .bind(codec::json(&release.trigger)?)

@@ -20,7 +20,7 @@ CREATE TABLE {p}tasks (
 CREATE TABLE {p}schedules (
     id TEXT PRIMARY KEY NOT NULL,
     task_id TEXT NOT NULL,
-    trigger TEXT NOT NULL,
+    trigger_state TEXT NOT NULL,
     args TEXT NOT NULL,
     kwargs TEXT NOT NULL,
     paused INTEGER NOT NULL,
