@@ -11,6 +11,7 @@
 
 mod codec;
 mod common;
+mod lookup;
 pub mod mysql;
 mod pg_broker;
 pub mod postgres;

@@ -27,6 +27,7 @@ use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use crate::codec::{self, driver_error, micros, micros_opt};
 use crate::common::{abandoned, add, lease_lost, missed_deadline, not_found, release_keeps_result};
+use crate::lookup::Lookups;
 use crate::prefix::TablePrefix;
 use crate::rows::{self, JOB_COLUMNS, RESULT_COLUMNS, SCHEDULE_COLUMNS, TASK_COLUMNS};
 
@@ -569,14 +570,7 @@ impl DataStore for SqliteStore {
     }
 
     fn get_tasks(&self) -> BoxFuture<'_, StoreResult<Vec<Task>>> {
-        Box::pin(async move {
-            let sql = format!("SELECT {TASK_COLUMNS} FROM {{p}}tasks ORDER BY id");
-            let all = sqlx::query(self.sql(&sql))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(driver_error)?;
-            all.iter().map(rows::task).collect()
-        })
+        Box::pin(self.pool.tasks(&self.prefix))
     }
 
     fn add_schedule(
@@ -686,26 +680,11 @@ impl DataStore for SqliteStore {
         &'a self,
         id: &'a ScheduleId,
     ) -> BoxFuture<'a, StoreResult<Option<Schedule>>> {
-        Box::pin(async move {
-            let sql = format!("SELECT {SCHEDULE_COLUMNS} FROM {{p}}schedules WHERE id = ?");
-            let row = sqlx::query(self.sql(&sql))
-                .bind(id.as_str())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(driver_error)?;
-            row.as_ref().map(rows::schedule).transpose()
-        })
+        Box::pin(self.pool.schedule(&self.prefix, id))
     }
 
     fn get_schedules(&self) -> BoxFuture<'_, StoreResult<Vec<Schedule>>> {
-        Box::pin(async move {
-            let sql = format!("SELECT {SCHEDULE_COLUMNS} FROM {{p}}schedules ORDER BY id");
-            let all = sqlx::query(self.sql(&sql))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(driver_error)?;
-            all.iter().map(rows::schedule).collect()
-        })
+        Box::pin(self.pool.schedules(&self.prefix))
     }
 
     fn acquire_schedules<'a>(
@@ -816,14 +795,7 @@ impl DataStore for SqliteStore {
     }
 
     fn get_jobs(&self) -> BoxFuture<'_, StoreResult<Vec<Job>>> {
-        Box::pin(async move {
-            let sql = format!("SELECT {JOB_COLUMNS} FROM {{p}}jobs ORDER BY created_at, id");
-            let all = sqlx::query(self.sql(&sql))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(driver_error)?;
-            all.iter().map(rows::job).collect()
-        })
+        Box::pin(self.pool.jobs(&self.prefix))
     }
 
     fn acquire_jobs<'a>(
@@ -946,15 +918,7 @@ impl DataStore for SqliteStore {
         &'a self,
         id: &'a JobId,
     ) -> BoxFuture<'a, StoreResult<Option<JobResult>>> {
-        Box::pin(async move {
-            let sql = format!("SELECT {RESULT_COLUMNS} FROM {{p}}results WHERE job_id = ?");
-            let row = sqlx::query(self.sql(&sql))
-                .bind(id.to_string())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(driver_error)?;
-            row.as_ref().map(rows::result).transpose()
-        })
+        Box::pin(self.pool.result(&self.prefix, id))
     }
 
     fn cleanup(&self, now: Timestamp) -> BoxFuture<'_, StoreResult<CleanupReport>> {

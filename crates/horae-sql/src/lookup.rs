@@ -1,0 +1,140 @@
+//! Read-only lookups whose SQL is the same in every dialect but for its placeholders,
+//! which the query builder writes per database.
+
+use horae::clock::BoxFuture;
+use horae::error::StoreError;
+use horae::model::{Job, JobId, JobResult, Schedule, ScheduleId, Task};
+use horae::store::StoreResult;
+use sqlx::{Database, Executor, IntoArguments, Pool, QueryBuilder};
+
+use crate::codec::driver_error;
+use crate::prefix::TablePrefix;
+use crate::rows::{self, JOB_COLUMNS, RESULT_COLUMNS, ReadRow, SCHEDULE_COLUMNS, TASK_COLUMNS};
+
+/// The lookups of a [`DataStore`](horae::store::DataStore) that read one table, on a
+/// connection pool of any dialect.
+pub(crate) trait Lookups {
+    /// All tasks, by id.
+    fn tasks<'a>(&'a self, prefix: &'a TablePrefix) -> BoxFuture<'a, StoreResult<Vec<Task>>>;
+    /// A schedule by id.
+    fn schedule<'a>(
+        &'a self,
+        prefix: &'a TablePrefix,
+        id: &'a ScheduleId,
+    ) -> BoxFuture<'a, StoreResult<Option<Schedule>>>;
+    /// All schedules, by id.
+    fn schedules<'a>(
+        &'a self,
+        prefix: &'a TablePrefix,
+    ) -> BoxFuture<'a, StoreResult<Vec<Schedule>>>;
+    /// All jobs, oldest first.
+    fn jobs<'a>(&'a self, prefix: &'a TablePrefix) -> BoxFuture<'a, StoreResult<Vec<Job>>>;
+    /// A stored result by job id.
+    fn result<'a>(
+        &'a self,
+        prefix: &'a TablePrefix,
+        id: &'a JobId,
+    ) -> BoxFuture<'a, StoreResult<Option<JobResult>>>;
+}
+
+/// Implements [`Lookups`] for the pools of the given drivers.
+macro_rules! lookups {
+    ($($db:ty),+) => {$(
+        impl Lookups for Pool<$db> {
+            fn tasks<'a>(&'a self, prefix: &'a TablePrefix) -> BoxFuture<'a, StoreResult<Vec<Task>>> {
+                Box::pin(async move {
+                    let sql = format!("SELECT {TASK_COLUMNS} FROM {{p}}tasks ORDER BY id");
+                    all(self, prefix, &sql, rows::task).await
+                })
+            }
+
+            fn schedule<'a>(
+                &'a self,
+                prefix: &'a TablePrefix,
+                id: &'a ScheduleId,
+            ) -> BoxFuture<'a, StoreResult<Option<Schedule>>> {
+                Box::pin(async move {
+                    let sql = format!("SELECT {SCHEDULE_COLUMNS} FROM {{p}}schedules WHERE id = ");
+                    one(self, prefix, &sql, id.to_string(), rows::schedule).await
+                })
+            }
+
+            fn schedules<'a>(
+                &'a self,
+                prefix: &'a TablePrefix,
+            ) -> BoxFuture<'a, StoreResult<Vec<Schedule>>> {
+                Box::pin(async move {
+                    let sql = format!("SELECT {SCHEDULE_COLUMNS} FROM {{p}}schedules ORDER BY id");
+                    all(self, prefix, &sql, rows::schedule).await
+                })
+            }
+
+            fn jobs<'a>(&'a self, prefix: &'a TablePrefix) -> BoxFuture<'a, StoreResult<Vec<Job>>> {
+                Box::pin(async move {
+                    let sql = format!("SELECT {JOB_COLUMNS} FROM {{p}}jobs ORDER BY created_at, id");
+                    all(self, prefix, &sql, rows::job).await
+                })
+            }
+
+            fn result<'a>(
+                &'a self,
+                prefix: &'a TablePrefix,
+                id: &'a JobId,
+            ) -> BoxFuture<'a, StoreResult<Option<JobResult>>> {
+                Box::pin(async move {
+                    let sql = format!("SELECT {RESULT_COLUMNS} FROM {{p}}results WHERE job_id = ");
+                    one(self, prefix, &sql, id.to_string(), rows::result).await
+                })
+            }
+        }
+    )+};
+}
+
+lookups!(sqlx::Sqlite, sqlx::Postgres, sqlx::MySql);
+
+/// The row of `select` (a `SELECT ... WHERE key =` under the table prefix) for `key`,
+/// decoded; `None` when there is none.
+async fn one<DB, T>(
+    pool: &Pool<DB>,
+    prefix: &TablePrefix,
+    select: &str,
+    key: String,
+    decode: fn(&DB::Row) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError>
+where
+    DB: Database,
+    DB::Row: ReadRow,
+    DB::Arguments: IntoArguments<DB>,
+    String: for<'e> sqlx::Encode<'e, DB> + sqlx::Type<DB>,
+    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
+{
+    let mut query = QueryBuilder::<DB>::new(prefix.apply(select));
+    query.push_bind(key);
+    let row = query
+        .build()
+        .fetch_optional(pool)
+        .await
+        .map_err(driver_error)?;
+    row.as_ref().map(decode).transpose()
+}
+
+/// Every row of `select` (under the table prefix), decoded.
+async fn all<DB, T>(
+    pool: &Pool<DB>,
+    prefix: &TablePrefix,
+    select: &str,
+    decode: fn(&DB::Row) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError>
+where
+    DB: Database,
+    DB::Row: ReadRow,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
+{
+    let rows = QueryBuilder::<DB>::new(prefix.apply(select))
+        .build()
+        .fetch_all(pool)
+        .await
+        .map_err(driver_error)?;
+    rows.iter().map(decode).collect()
+}
