@@ -100,6 +100,8 @@ macro_rules! store_conformance_tests {
             a_node_cannot_release_a_schedule_it_lost,
             max_running_jobs_holds_across_nodes,
             concurrent_job_acquisition_never_hands_out_twice,
+            acquiring_and_starting_is_one_step,
+            batched_releases_are_fenced_per_job,
             unstarted_jobs_with_expired_leases_are_handed_out_again,
             stale_nodes_are_fenced_off,
             a_node_reacquiring_its_own_job_is_fenced_by_token,

@@ -12,7 +12,9 @@ use horae::model::{
     ConflictPolicy, ExecutorKind, Job, JobId, JobOutcome, JobResult, RetryPolicy, Schedule,
     ScheduleId, Task, TaskId,
 };
-use horae::store::{AddScheduleOutcome, DataStore, JobRelease, Reaped, ScheduleRelease};
+use horae::store::{
+    AddScheduleOutcome, DataStore, JobRelease, JobReleaseRequest, Reaped, ScheduleRelease,
+};
 use horae::trigger::Trigger;
 use jiff::{SignedDuration, Timestamp};
 
@@ -485,6 +487,118 @@ pub async fn concurrent_job_acquisition_never_hands_out_twice(store: Store) {
         }
     }
     assert_eq!(seen.len(), 500);
+}
+
+/// `acquire_and_start_jobs` leases and starts in one step: the jobs carry their start
+/// time, count against `max_running_jobs` across nodes, and once their lease lapses they
+/// are reaped (their node died mid-run), never handed out again as they are.
+pub async fn acquiring_and_starting_is_one_step(store: Store) {
+    store.put_task(task("limited", Some(2))).await.unwrap();
+    store.put_task(task("free", None)).await.unwrap();
+    let mut jobs: Vec<Job> = (0..4).map(|i| job("limited", at(i))).collect();
+    jobs.push(job("free", at(5)));
+    store.add_jobs(jobs).await.unwrap();
+    let batch = store
+        .acquire_and_start_jobs("a", LEASE, 10, at(10))
+        .await
+        .unwrap();
+    assert_eq!(batch.acquired.len(), 3, "two limited, one free");
+    for job in &batch.acquired {
+        assert_eq!(job.started_at, Some(at(10)));
+        assert_eq!(job.acquired_by.as_deref(), Some("a"));
+        let stored = store.get_job(&job.id).await.unwrap().unwrap();
+        assert_eq!(stored.started_at, Some(at(10)), "the start is stored");
+    }
+    assert!(
+        store
+            .acquire_and_start_jobs("b", LEASE, 10, at(11))
+            .await
+            .unwrap()
+            .acquired
+            .is_empty(),
+        "max_running_jobs counts started jobs of other nodes"
+    );
+    assert!(
+        acquired(&store, "b", 10, at(41)).await.len() <= 2,
+        "expired started jobs are not handed out again"
+    );
+    let reaped = store.reap_expired(at(41)).await.unwrap();
+    assert_eq!(reaped.len(), 3, "their node died mid-run: reaped");
+}
+
+/// `release_jobs` writes every release it is allowed to and reports the jobs whose lease
+/// the node no longer holds, writing nothing for them.
+pub async fn batched_releases_are_fenced_per_job(store: Store) {
+    store.put_task(task("t", None)).await.unwrap();
+    let mut jobs: Vec<Job> = (0..6).map(|i| job("t", at(i))).collect();
+    for j in &mut jobs {
+        j.result_expiration_time = Duration::from_secs(3600);
+    }
+    store.add_jobs(jobs).await.unwrap();
+    let held = store
+        .acquire_and_start_jobs("a", LEASE, 6, at(10))
+        .await
+        .unwrap()
+        .acquired;
+    assert_eq!(held.len(), 6);
+    let mut requests: Vec<JobReleaseRequest> = held
+        .iter()
+        .take(4)
+        .map(|job| JobReleaseRequest {
+            id: job.id,
+            lease_token: job.lease_token,
+            release: finish(job, JobOutcome::Success, at(11)),
+        })
+        .collect();
+    // A stale token and another node's claim are refused.
+    requests[1].lease_token += 1;
+    let retried = &held[4];
+    requests.push(JobReleaseRequest {
+        id: retried.id,
+        lease_token: retried.lease_token,
+        release: JobRelease::Retry {
+            result: JobResult::new(retried, JobOutcome::Error, retried.started_at, at(11)),
+            at: at(100),
+        },
+    });
+    let lost = store.release_jobs("a", requests).await.unwrap();
+    assert_eq!(lost, vec![held[1].id]);
+    let lost_elsewhere = store
+        .release_jobs(
+            "b",
+            vec![JobReleaseRequest {
+                id: held[5].id,
+                lease_token: held[5].lease_token,
+                release: finish(&held[5], JobOutcome::Success, at(11)),
+            }],
+        )
+        .await
+        .unwrap();
+    assert_eq!(lost_elsewhere, vec![held[5].id]);
+    for finished in [&held[0], &held[2], &held[3]] {
+        assert!(store.get_job(&finished.id).await.unwrap().is_none());
+        let result = store.get_job_result(&finished.id).await.unwrap().unwrap();
+        assert_eq!(result.outcome, JobOutcome::Success);
+    }
+    for kept in [&held[1], &held[5]] {
+        assert!(store.get_job(&kept.id).await.unwrap().is_some());
+        assert!(store.get_job_result(&kept.id).await.unwrap().is_none());
+    }
+    let requeued = store.get_job(&retried.id).await.unwrap().unwrap();
+    assert_eq!(
+        (requeued.attempt, requeued.started_at),
+        (retried.attempt + 1, None)
+    );
+    assert!(acquired(&store, "a", 10, at(99)).await.is_empty());
+    assert_eq!(acquired(&store, "a", 10, at(100)).await.len(), 1);
+    assert!(
+        store
+            .release_jobs("a", Vec::new())
+            .await
+            .unwrap()
+            .is_empty(),
+        "an empty batch is fine"
+    );
 }
 
 /// A job whose node never started it and let the lease lapse is simply handed out again,

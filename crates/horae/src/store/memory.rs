@@ -12,8 +12,8 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use super::{
-    AddScheduleOutcome, CleanupReport, DataStore, JobBatch, JobRelease, Reaped, ScheduleRelease,
-    ScheduleReleaseReport, StoreResult,
+    AddScheduleOutcome, CleanupReport, DataStore, JobBatch, JobRelease, JobReleaseRequest, Reaped,
+    ScheduleRelease, ScheduleReleaseReport, StoreResult,
 };
 use crate::clock::{BoxFuture, add};
 use crate::error::{ObjectKind, StoreError};
@@ -206,6 +206,33 @@ impl JobIndex {
 }
 
 impl State {
+    /// Releases a job `node` holds with `token`; `false` (nothing written) otherwise.
+    fn release_job(&mut self, node: &str, id: &JobId, token: u64, release: JobRelease) -> bool {
+        let holds = self.job(id).is_some_and(|job| {
+            job.acquired_by.as_deref() == Some(node) && job.lease_token == token
+        });
+        if !holds {
+            return false;
+        }
+        match release {
+            JobRelease::Finish(result) => {
+                self.remove_job(id);
+                self.store_result(result);
+            }
+            JobRelease::Retry { result, at } => {
+                self.store_result(result);
+                self.update_job(id, |job| {
+                    job.attempt += 1;
+                    job.started_at = None;
+                    job.acquired_by = None;
+                    job.acquired_until = None;
+                    job.not_before = Some(at);
+                });
+            }
+        }
+        true
+    }
+
     /// Applies `change` to a stored job, keeping the indexes in step.
     fn update_job(&mut self, id: &JobId, change: impl FnOnce(&mut Job)) -> Option<&Job> {
         let stored = self.jobs.get_mut(id)?;
@@ -347,6 +374,66 @@ impl MemoryStore {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Leases up to `limit` ready jobs (and records them as started when `start`).
+    fn acquire(
+        &self,
+        node: &str,
+        lease: Duration,
+        limit: usize,
+        now: Timestamp,
+        start: bool,
+    ) -> JobBatch {
+        let mut state = self.lock();
+
+        state.free_unstarted_expired(now);
+        let until = add(now, lease);
+        let mut batch = JobBatch::default();
+        let mut blocked = HashSet::new();
+        while batch.acquired.len() < limit {
+            let Some(id) = state.job_index.next_ready(now, &blocked) else {
+                break;
+            };
+            let Some(job) = state.job(&id) else {
+                break;
+            };
+            if job.start_deadline.is_some_and(|deadline| deadline < now) {
+                if let Some(job) = state.remove_job(&id) {
+                    let mut result =
+                        JobResult::new(&job, JobOutcome::MissedStartDeadline, None, now);
+                    result.error =
+                        Some("the job could not start before its start deadline".to_owned());
+                    state.store_result(result.clone());
+                    batch.missed.push(result);
+                }
+                continue;
+            }
+            let task_id = job.task_id.clone();
+            let limit_reached = state
+                .tasks
+                .get(&task_id)
+                .and_then(|task| task.max_running_jobs)
+                .is_some_and(|max| {
+                    state.job_index.running.get(&task_id).copied().unwrap_or(0) >= max
+                });
+            if limit_reached {
+                blocked.insert(task_id);
+                continue;
+            }
+            match state.update_job(&id, |job| {
+                job.acquired_by = Some(node.to_owned());
+                job.acquired_until = Some(until);
+                job.lease_token += 1;
+                if start {
+                    job.started_at = Some(now);
+                }
+            }) {
+                Some(job) => batch.acquired.push(job.clone()),
+                None => break,
+            }
+        }
+        batch
     }
 }
 
@@ -571,51 +658,17 @@ impl DataStore for MemoryStore {
         limit: usize,
         now: Timestamp,
     ) -> BoxFuture<'a, StoreResult<JobBatch>> {
-        let mut state = self.lock();
-        state.free_unstarted_expired(now);
-        let until = add(now, lease);
-        let mut batch = JobBatch::default();
-        let mut blocked = HashSet::new();
-        while batch.acquired.len() < limit {
-            let Some(id) = state.job_index.next_ready(now, &blocked) else {
-                break;
-            };
-            let Some(job) = state.job(&id) else {
-                break;
-            };
-            if job.start_deadline.is_some_and(|deadline| deadline < now) {
-                if let Some(job) = state.remove_job(&id) {
-                    let mut result =
-                        JobResult::new(&job, JobOutcome::MissedStartDeadline, None, now);
-                    result.error =
-                        Some("the job could not start before its start deadline".to_owned());
-                    state.store_result(result.clone());
-                    batch.missed.push(result);
-                }
-                continue;
-            }
-            let task_id = job.task_id.clone();
-            let limit_reached = state
-                .tasks
-                .get(&task_id)
-                .and_then(|task| task.max_running_jobs)
-                .is_some_and(|max| {
-                    state.job_index.running.get(&task_id).copied().unwrap_or(0) >= max
-                });
-            if limit_reached {
-                blocked.insert(task_id);
-                continue;
-            }
-            match state.update_job(&id, |job| {
-                job.acquired_by = Some(node.to_owned());
-                job.acquired_until = Some(until);
-                job.lease_token += 1;
-            }) {
-                Some(job) => batch.acquired.push(job.clone()),
-                None => break,
-            }
-        }
-        done(Ok(batch))
+        done(Ok(self.acquire(node, lease, limit, now, false)))
+    }
+
+    fn acquire_and_start_jobs<'a>(
+        &'a self,
+        node: &'a str,
+        lease: Duration,
+        limit: usize,
+        now: Timestamp,
+    ) -> BoxFuture<'a, StoreResult<JobBatch>> {
+        done(Ok(self.acquire(node, lease, limit, now, true)))
     }
 
     fn start_job<'a>(
@@ -649,30 +702,33 @@ impl DataStore for MemoryStore {
         token: u64,
         release: JobRelease,
     ) -> BoxFuture<'a, StoreResult<()>> {
+        let released = self.lock().release_job(node, id, token, release);
+        done(if released {
+            Ok(())
+        } else {
+            Err(lease_lost(id))
+        })
+    }
+
+    fn release_jobs<'a>(
+        &'a self,
+        node: &'a str,
+        releases: Vec<JobReleaseRequest>,
+    ) -> BoxFuture<'a, StoreResult<Vec<JobId>>> {
         let mut state = self.lock();
-        let holds = state.job(id).is_some_and(|job| {
-            job.acquired_by.as_deref() == Some(node) && job.lease_token == token
-        });
-        if !holds {
-            return done(Err(lease_lost(id)));
-        }
-        match release {
-            JobRelease::Finish(result) => {
-                state.remove_job(id);
-                state.store_result(result);
-            }
-            JobRelease::Retry { result, at } => {
-                state.store_result(result);
-                state.update_job(id, |job| {
-                    job.attempt += 1;
-                    job.started_at = None;
-                    job.acquired_by = None;
-                    job.acquired_until = None;
-                    job.not_before = Some(at);
-                });
-            }
-        }
-        done(Ok(()))
+        let lost = releases
+            .into_iter()
+            .filter(|request| {
+                !state.release_job(
+                    node,
+                    &request.id,
+                    request.lease_token,
+                    request.release.clone(),
+                )
+            })
+            .map(|request| request.id)
+            .collect();
+        done(Ok(lost))
     }
 
     fn extend_leases<'a>(

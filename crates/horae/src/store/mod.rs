@@ -85,6 +85,17 @@ pub enum JobRelease {
     },
 }
 
+/// One finished attempt handed to [`DataStore::release_jobs`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobReleaseRequest {
+    /// The job.
+    pub id: JobId,
+    /// The lease token the job was acquired with (the fence).
+    pub lease_token: u64,
+    /// How the attempt ends.
+    pub release: JobRelease,
+}
+
 /// What the reaper did with one job whose node died or stalled past its lease.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reaped {
@@ -193,6 +204,32 @@ pub trait DataStore: Send + Sync + 'static {
         limit: usize,
         now: Timestamp,
     ) -> BoxFuture<'a, StoreResult<JobBatch>>;
+    /// Like [`DataStore::acquire_jobs`], and records every acquired job as started at `now`
+    /// in the same atomic step, for a node that runs them at once: one round trip instead of
+    /// one per job. An expired lease on such a job means its node died or stalled, so the
+    /// reaper handles it (invariant 8). The default acquires, then starts each job.
+    fn acquire_and_start_jobs<'a>(
+        &'a self,
+        node: &'a str,
+        lease: Duration,
+        limit: usize,
+        now: Timestamp,
+    ) -> BoxFuture<'a, StoreResult<JobBatch>> {
+        Box::pin(async move {
+            let mut batch = self.acquire_jobs(node, lease, limit, now).await?;
+            let mut started = Vec::with_capacity(batch.acquired.len());
+            for job in std::mem::take(&mut batch.acquired) {
+                match self.start_job(node, &job.id, job.lease_token, now).await {
+                    Ok(job) => started.push(job),
+                    // Lapsed already: it is simply acquirable again.
+                    Err(StoreError::LeaseLost { .. }) => {}
+                    Err(error) => return Err(error),
+                }
+            }
+            batch.acquired = started;
+            Ok(batch)
+        })
+    }
     /// Records that `node` starts the job now; fails with `LeaseLost` unless `node` still
     /// holds the lease with `token` and it has not expired.
     fn start_job<'a>(
@@ -210,6 +247,31 @@ pub trait DataStore: Send + Sync + 'static {
         token: u64,
         release: JobRelease,
     ) -> BoxFuture<'a, StoreResult<()>>;
+    /// Releases many jobs, each fenced like [`DataStore::release_job`]; returns the ids
+    /// `node` no longer held (nothing is written for those). The SQL stores write the whole
+    /// batch in one transaction; the default releases one job at a time and stops at the
+    /// first error other than `LeaseLost`, so a retried batch may report the jobs it already
+    /// released as lost.
+    fn release_jobs<'a>(
+        &'a self,
+        node: &'a str,
+        releases: Vec<JobReleaseRequest>,
+    ) -> BoxFuture<'a, StoreResult<Vec<JobId>>> {
+        Box::pin(async move {
+            let mut lost = Vec::new();
+            for request in releases {
+                match self
+                    .release_job(node, &request.id, request.lease_token, request.release)
+                    .await
+                {
+                    Ok(()) => {}
+                    Err(StoreError::LeaseLost { .. }) => lost.push(request.id),
+                    Err(error) => return Err(error),
+                }
+            }
+            Ok(lost)
+        })
+    }
     /// Extends `node`'s leases on the given jobs (with their tokens) and schedules until
     /// `until`; returns the jobs whose lease `node` no longer holds.
     fn extend_leases<'a>(
