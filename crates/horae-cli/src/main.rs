@@ -24,6 +24,10 @@ enum Command {
     Trigger(commands::trigger::TriggerCommand),
     /// Measure throughput and timing on the same workloads as the APScheduler peer harness.
     Bench(commands::bench::BenchArgs),
+    /// Create or upgrade a store's schema (SQLite, PostgreSQL, MySQL/MariaDB) to the latest
+    /// version and print what was done; waits for an unreachable server up to
+    /// --connect-timeout.
+    Migrate(commands::migrate::MigrateArgs),
 }
 
 /// A failure that decides the process exit code.
@@ -47,6 +51,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Trigger(command) => commands::trigger::run(command),
         Command::Bench(args) => commands::bench::run(args),
+        Command::Migrate(args) => commands::migrate::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

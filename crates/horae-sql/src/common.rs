@@ -1,10 +1,11 @@
 //! Pieces of store behaviour that every SQL dialect shares.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use horae::error::{ObjectKind, StoreError};
 use horae::model::{Job, JobId, JobOutcome, JobResult};
-use horae::store::JobRelease;
+use horae::store::{JobRelease, JobReleaseRequest};
 use jiff::Timestamp;
 
 /// `at + duration`, saturating at the largest timestamp (as the engine does).
@@ -25,6 +26,50 @@ pub(crate) fn release_result(release: &JobRelease) -> &JobResult {
     match release {
         JobRelease::Finish(result) | JobRelease::Retry { result, .. } => result,
     }
+}
+
+/// The assignments of an `UPDATE` that queues a job again as its next attempt, not before
+/// `at` (an SQL expression, evaluated once per assignment); `greatest` is the dialect's
+/// two-argument maximum (`MAX` in SQLite, `GREATEST` elsewhere).
+pub(crate) fn requeue_assignments(at: &str, greatest: &str) -> String {
+    format!(
+        "attempt = attempt + 1, started_at = NULL, acquired_by = NULL, acquired_until = NULL, \
+         not_before = {at}, ready_at = {greatest}(created_at, {at})"
+    )
+}
+
+/// The releases of a batch that reach the database: each job's first request, in batch
+/// order. A later request for the same job would find it released already, so
+/// [`settle_releases`] reports it lost.
+pub(crate) fn first_releases(releases: &[JobReleaseRequest]) -> Vec<&JobReleaseRequest> {
+    let mut seen = HashSet::with_capacity(releases.len());
+    releases
+        .iter()
+        .filter(|request| seen.insert(request.id))
+        .collect()
+}
+
+/// Settles a release batch once the database accepted the fenced changes of the jobs in
+/// `held`: returns the ids the node no longer held, in batch order (repeated requests for a
+/// job included), and the results of the accepted releases that ask to be kept.
+pub(crate) fn settle_releases<'a>(
+    releases: &'a [JobReleaseRequest],
+    held: &HashSet<JobId>,
+) -> (Vec<JobId>, Vec<&'a JobResult>) {
+    let mut settled = HashSet::with_capacity(held.len());
+    let mut lost = Vec::new();
+    let mut kept = Vec::new();
+    for request in releases {
+        if held.contains(&request.id) && settled.insert(request.id) {
+            let result = release_result(&request.release);
+            if result.should_store() {
+                kept.push(result);
+            }
+        } else {
+            lost.push(request.id);
+        }
+    }
+    (lost, kept)
 }
 
 /// The result of a job found past its start deadline at acquisition.
@@ -78,6 +123,37 @@ pub(crate) fn redacted(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settling_a_batch_reports_lost_and_repeated_releases() {
+        let now: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let task = horae::model::TaskId::new("t").unwrap();
+        let request = |keep: bool| {
+            let mut job = Job::new(task.clone(), now);
+            if keep {
+                job.result_expiration_time = Duration::from_secs(60);
+            }
+            JobReleaseRequest {
+                id: job.id,
+                lease_token: 1,
+                release: JobRelease::Finish(JobResult::new(&job, JobOutcome::Success, None, now)),
+            }
+        };
+        let (kept, dropped, gone) = (request(true), request(false), request(true));
+        let again = JobReleaseRequest {
+            release: JobRelease::Retry {
+                result: release_result(&kept.release).clone(),
+                at: now,
+            },
+            ..kept.clone()
+        };
+        let batch = vec![kept.clone(), dropped.clone(), gone.clone(), again];
+        assert_eq!(first_releases(&batch).len(), 3);
+        let held = HashSet::from([kept.id, dropped.id]);
+        let (lost, results) = settle_releases(&batch, &held);
+        assert_eq!(lost, vec![gone.id, kept.id], "the repeated request is lost");
+        assert_eq!(results, vec![release_result(&kept.release)]);
+    }
 
     #[test]
     fn passwords_never_reach_messages() {

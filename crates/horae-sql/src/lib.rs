@@ -13,14 +13,18 @@ mod codec;
 mod common;
 mod lookup;
 pub mod mysql;
+mod open;
 mod pg_broker;
 pub mod postgres;
 mod prefix;
+mod retry;
 mod rows;
 pub mod sqlite;
 
 pub use self::mysql::{MysqlOptions, MysqlStore};
+pub use self::open::{Dialect, OpenOptions, Opened, SqlStore, StoreUrl};
 pub use self::pg_broker::{PgBroker, PgBrokerOptions};
 pub use self::postgres::{PostgresOptions, PostgresStore};
 pub use self::prefix::{DEFAULT_PREFIX, TablePrefix};
+pub use self::retry::Unreachable;
 pub use self::sqlite::{SqliteOptions, SqliteStore};

@@ -7,9 +7,10 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sqlx::query_builder::Separated;
 use sqlx::types::Json;
-use sqlx::{Database, Encode, Row, Type};
+use sqlx::{Database, Encode, QueryBuilder, Row, Type};
 
 use crate::codec::{self, driver_error, micros, micros_opt};
+use crate::prefix::TablePrefix;
 
 /// The task columns, in the order [`task`] reads them.
 pub(crate) const TASK_COLUMNS: &str =
@@ -278,4 +279,48 @@ impl EncodedJob {
             .push_bind(self.lease_token)
             .push_bind(self.ready_at);
     }
+}
+
+/// The multi-row `REPLACE INTO`s (SQLite and MySQL syntax) that store the `results` asking
+/// to be kept, each row replacing an older result of the same job: one statement per
+/// `rows_per_statement` results (each binds 10 values), none when nothing is kept.
+pub(crate) fn replace_results<DB>(
+    prefix: &TablePrefix,
+    results: &[&JobResult],
+    rows_per_statement: usize,
+) -> Vec<QueryBuilder<DB>>
+where
+    DB: Database,
+    DB::Arguments: Default,
+    for<'a> &'a str: Encode<'a, DB> + Type<DB>,
+    for<'a> Option<&'a str>: Encode<'a, DB> + Type<DB>,
+    for<'a> String: Encode<'a, DB> + Type<DB>,
+    for<'a> i64: Encode<'a, DB> + Type<DB>,
+    for<'a> Option<i64>: Encode<'a, DB> + Type<DB>,
+    for<'a> Option<Json<&'a Value>>: Encode<'a, DB> + Type<DB>,
+{
+    let kept: Vec<&JobResult> = results
+        .iter()
+        .copied()
+        .filter(|r| r.should_store())
+        .collect();
+    let head = prefix.apply(&format!("REPLACE INTO {{p}}results ({RESULT_COLUMNS}) "));
+    kept.chunks(rows_per_statement.max(1))
+        .map(|chunk| {
+            let mut replace = QueryBuilder::new(head.as_str());
+            replace.push_values(chunk, |mut row, result| {
+                row.push_bind(result.job_id.to_string())
+                    .push_bind(result.task_id.as_str())
+                    .push_bind(result.schedule_id.as_ref().map(|id| id.as_str()))
+                    .push_bind(result.outcome.as_str())
+                    .push_bind(i64::from(result.attempt))
+                    .push_bind(micros_opt(result.started_at))
+                    .push_bind(micros(result.finished_at))
+                    .push_bind(micros(result.expires_at))
+                    .push_bind(result.error.as_deref())
+                    .push_bind(result.return_value.as_ref().map(Json));
+            });
+            replace
+        })
+        .collect()
 }

@@ -61,7 +61,7 @@ async fn migrations_run_once_and_newer_schemas_are_refused() {
     let store = store_with(prefix.clone()).await;
     store.put_task(task("kept", None)).await.unwrap();
     let again = store_with(prefix.clone()).await;
-    assert_eq!(again.migrate().await.unwrap(), 1);
+    assert_eq!(again.migrate().await.unwrap(), 2);
     assert_eq!(again.get_tasks().await.unwrap().len(), 1, "data kept");
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "INSERT INTO {prefix}schema_version (version) VALUES (99)"

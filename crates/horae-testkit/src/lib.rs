@@ -21,6 +21,7 @@
 )]
 
 pub mod broker;
+pub mod cluster;
 pub mod service;
 pub mod store;
 

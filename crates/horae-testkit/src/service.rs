@@ -74,3 +74,125 @@ pub fn run(program: &str, args: &[&str]) {
         .unwrap_or_else(|e| panic!("{program} could not run: {e}"));
     assert!(status.success(), "{program} {args:?} failed: {status}");
 }
+
+/// Whether `url` (`scheme://[user[:password]@]host[:port]/...`) names the server on this
+/// machine at `port` (host `127.0.0.1` or `localhost`, port given or defaulted): only that
+/// server can be restarted by a test.
+pub fn is_local_server(url: &str, port: u16) -> bool {
+    let Some((_, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let address = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let (host, given) = match address.rsplit_once(':') {
+        Some((host, given)) => (host, given.parse().ok()),
+        None => (address, Some(port)),
+    };
+    matches!(host, "127.0.0.1" | "localhost") && given == Some(port)
+}
+
+/// The version of the local PostgreSQL cluster (the newest `/etc/postgresql/<version>/main`),
+/// or `None` when there is none.
+pub fn postgres_cluster_version() -> Option<String> {
+    let root = std::path::Path::new("/etc/postgresql");
+    let mut versions: Vec<String> = std::fs::read_dir(root)
+        .ok()?
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| root.join(name).join("main").is_dir())
+        .collect();
+    versions.sort_by_key(|version| version.parse::<u32>().unwrap_or(0));
+    versions.pop()
+}
+
+/// Runs `pg_ctlcluster <version> main <action>` (`stop`, `start`, `restart`) on the local
+/// cluster; it blocks until the action is done.
+///
+/// # Panics
+///
+/// When `pg_ctlcluster` cannot run or fails.
+pub fn pg_ctlcluster(version: &str, action: &str) {
+    let output = Command::new("pg_ctlcluster")
+        .args(["--skip-systemctl-redirect", version, "main", action])
+        .output()
+        .unwrap_or_else(|e| panic!("pg_ctlcluster could not run: {e}"));
+    assert!(
+        output.status.success(),
+        "pg_ctlcluster {action} failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The address of the local Redis server that [`stop_local_redis`] and
+/// [`start_local_redis`] manage.
+pub const LOCAL_REDIS: &str = "127.0.0.1:6379";
+
+/// Stops the local Redis server (without saving) and waits until its port is closed.
+///
+/// # Panics
+///
+/// When `redis-cli` cannot run or the port stays open for 10 s.
+pub fn stop_local_redis() {
+    // `shutdown` closes the connection instead of answering, so its exit status is noise.
+    let _ = Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", "6379", "shutdown", "nosave"])
+        .output()
+        .unwrap_or_else(|e| panic!("redis-cli could not run: {e}"));
+    wait_for_port(local_redis(), false, Duration::from_secs(10));
+}
+
+/// Starts the local Redis server as `.ci/run` does and waits until it accepts connections.
+///
+/// # Panics
+///
+/// When `redis-server` fails or the port stays closed for 10 s.
+pub fn start_local_redis() {
+    run(
+        "redis-server",
+        &[
+            "--daemonize",
+            "yes",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "6379",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+    );
+    wait_for_port(local_redis(), true, Duration::from_secs(10));
+}
+
+fn local_redis() -> SocketAddr {
+    LOCAL_REDIS.parse().expect("a socket address")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_local_server;
+
+    #[test]
+    fn local_servers_are_recognised_by_host_and_port() {
+        for url in [
+            "postgres://postgres@127.0.0.1:5432/horae_test",
+            "postgres://user:secret@localhost:5432/db?sslmode=disable",
+            "postgres://postgres@127.0.0.1/horae_test",
+            "postgres://localhost",
+        ] {
+            assert!(is_local_server(url, 5432), "{url}");
+        }
+        for url in [
+            "postgres://postgres@db.example:5432/horae_test",
+            "postgres://postgres@127.0.0.1:5433/horae_test",
+            "127.0.0.1:5432",
+        ] {
+            assert!(!is_local_server(url, 5432), "{url}");
+        }
+        assert!(is_local_server("redis://127.0.0.1:6379", 6379));
+        assert!(is_local_server("redis://localhost:6379/0", 6379));
+    }
+}

@@ -9,20 +9,28 @@
 //!
 //! The task keeps APScheduler 4's defaults unless `--max-running-jobs` says otherwise: the
 //! peer's task runs one job at a time.
+//!
+//! With `--nodes K`, K schedulers (`bench-1` … `bench-K`) share the work as K processes
+//! would: each has its own connection pool to the one database (the memory store is simply
+//! shared) and its own `max_concurrent_jobs`; they share one in-process event broker,
+//! standing in for the network broker a cluster would use. Jobs and schedules are added
+//! once, through `bench-1`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
+use horae::broker::{EventBroker, LocalBroker};
 use horae::model::{ConflictPolicy, ExecutorKind, Schedule, ScheduleId, Task, TaskId};
 use horae::scheduler::handler::Handler;
 use horae::scheduler::{Scheduler, SchedulerConfig};
 use horae::store::{DataStore, MemoryStore};
 use horae::trigger::Trigger;
-use horae_sql::{PostgresOptions, PostgresStore, SqliteStore, TablePrefix};
+use horae_sql::{Dialect, OpenOptions, SqlStore, StoreUrl, TablePrefix};
 use serde_json::{Value, json};
 
+use super::store::{ConnectArgs, open, parse_url};
 use crate::Failure;
 
 /// `horae bench` arguments (the peer harness's flags).
@@ -32,15 +40,17 @@ pub(crate) struct BenchArgs {
     #[arg(value_enum)]
     workload: Workload,
     /// The data store: `memory`, `sqlite` (a fresh file in the temp directory, removed
-    /// afterwards), `postgres` (`HORAE_PG_URL`, default the local server's `horae_bench`
-    /// database, in tables of a fresh prefix dropped afterwards), or a store URL
-    /// (`sqlite:///path/bench.db`, `postgres://...`).
+    /// afterwards), `postgres` (`HORAE_PG_URL`, default
+    /// `postgres://postgres@127.0.0.1:5432/horae_bench`) or `mysql` (`HORAE_MYSQL_URL`,
+    /// default `mysql://root@127.0.0.1:3306/horae_bench`) — both in tables of a fresh
+    /// prefix dropped afterwards, the database created if missing — or a store URL
+    /// (`sqlite:///path/bench.db`, `postgres://...`, `mysql://...`, `mariadb://...`).
     #[arg(long, default_value = "memory")]
     store: String,
     /// Jobs to run (`jobs`).
     #[arg(long, default_value_t = 10_000)]
     jobs: u64,
-    /// The node's max_concurrent_jobs.
+    /// Each node's max_concurrent_jobs.
     #[arg(long, default_value_t = 100)]
     concurrency: usize,
     /// Schedules to run (`schedules`).
@@ -59,9 +69,12 @@ pub(crate) struct BenchArgs {
     /// default, which the peer harness uses: one run of the task at a time.
     #[arg(long, default_value_t = 1)]
     max_running_jobs: u32,
-    /// Nodes sharing the store.
+    /// Nodes sharing the store (`bench-1` … `bench-K`), each with its own connection pool
+    /// (SQL: up to 16 connections, 64 / K from 5 nodes on) and `--concurrency`.
     #[arg(long, default_value_t = 1)]
     nodes: usize,
+    #[command(flatten)]
+    connect: ConnectArgs,
     /// Print only the JSON result line.
     #[arg(long)]
     json: bool,
@@ -76,19 +89,74 @@ enum Workload {
     Schedules,
 }
 
-pub(crate) fn run(args: BenchArgs) -> Result<(), Failure> {
-    let known = ["memory", "sqlite", "postgres"];
-    let url = ["sqlite:", "postgres://", "postgresql://"];
-    if !(known.contains(&args.store.as_str()) || url.iter().any(|u| args.store.starts_with(u))) {
+/// Most nodes one run may start.
+const MAX_NODES: usize = 64;
+
+/// What `--store` names.
+enum Target {
+    /// `memory`.
+    Memory,
+    /// `sqlite`: a fresh file in the temp directory.
+    Scratch,
+    /// `postgres` / `mysql`: the server from the environment, in tables of a fresh prefix.
+    Server(Dialect),
+    /// A store URL, used as given (default table prefix, tables kept).
+    Url(StoreUrl),
+}
+
+impl Target {
+    fn parse(store: &str) -> Result<Target, Failure> {
+        Ok(match store {
+            "memory" | "memory://" => Target::Memory,
+            "sqlite" => Target::Scratch,
+            "postgres" => Target::Server(Dialect::Postgres),
+            "mysql" => Target::Server(Dialect::Mysql),
+            url if url.contains(':') => Target::Url(parse_url("--store", url)?),
+            other => {
+                return Err(Failure::Usage(format!(
+                    "--store {other}: use memory, sqlite, postgres, mysql or a store URL (sqlite:, postgres://, mysql://, mariadb://)"
+                )));
+            }
+        })
+    }
+
+    /// The JSON `store` value: `memory`, `sqlite`, `postgres` or `mysql`.
+    fn name(&self) -> &'static str {
+        match self {
+            Target::Memory => "memory",
+            Target::Scratch => "sqlite",
+            Target::Server(dialect) => dialect.id(),
+            Target::Url(url) => url.dialect().id(),
+        }
+    }
+}
+
+/// The server a `postgres` / `mysql` store runs on: from the environment, or the local one.
+fn server_url(dialect: Dialect) -> Result<StoreUrl, Failure> {
+    let (variable, default) = match dialect {
+        Dialect::Mysql => ("HORAE_MYSQL_URL", "mysql://root@127.0.0.1:3306/horae_bench"),
+        Dialect::Postgres | Dialect::Sqlite => (
+            "HORAE_PG_URL",
+            "postgres://postgres@127.0.0.1:5432/horae_bench",
+        ),
+    };
+    let url = std::env::var(variable).unwrap_or_else(|_| default.to_owned());
+    let url = parse_url(variable, &url)?;
+    if url.dialect() != dialect {
         return Err(Failure::Usage(format!(
-            "--store {}: use memory, sqlite, postgres or a sqlite:/postgres:// URL (mysql arrives with its store)",
-            args.store
+            "{variable}: expected a {} URL, got {url}",
+            dialect.name()
         )));
     }
-    if args.nodes != 1 {
-        return Err(Failure::Usage(
-            "--nodes: several nodes need a shared SQL store; use 1 with memory".to_owned(),
-        ));
+    Ok(url)
+}
+
+pub(crate) fn run(args: BenchArgs) -> Result<(), Failure> {
+    let target = Target::parse(&args.store)?;
+    if args.nodes == 0 || args.nodes > MAX_NODES {
+        return Err(Failure::Usage(format!(
+            "--nodes must be between 1 and {MAX_NODES}"
+        )));
     }
     if args.concurrency == 0 || args.jobs == 0 && args.workload == Workload::Jobs {
         return Err(Failure::Usage(
@@ -104,28 +172,53 @@ pub(crate) fn run(args: BenchArgs) -> Result<(), Failure> {
             "--period and --duration must be positive numbers of seconds".to_owned(),
         ));
     }
+    let url = match &target {
+        Target::Server(dialect) => Some(server_url(*dialect)?),
+        Target::Url(url) => Some(url.clone()),
+        Target::Memory | Target::Scratch => None,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::Runtime(e.into()))?;
-    let scratch = (args.store == "sqlite").then(ScratchFile::new);
+    let scratch = matches!(target, Target::Scratch).then(ScratchFile::new);
+    let url = match (&scratch, url) {
+        (Some(file), _) => Some(
+            StoreUrl::parse(&format!("sqlite://{}", file.0.display()))
+                .map_err(|e| Failure::Runtime(e.into()))?,
+        ),
+        (None, url) => url,
+    };
     let mut out = runtime.block_on(async {
-        let (store, cleanup) = open_store(&args, scratch.as_ref()).await?;
-        let out = match args.workload {
-            Workload::Jobs => bench_jobs(&args, store).await,
-            Workload::Schedules => bench_schedules(&args, store).await,
+        let stores = match &url {
+            None => Stores::memory(args.nodes),
+            Some(url) => {
+                let fresh = matches!(target, Target::Server(_));
+                Stores::open(url, fresh, &args).await?
+            }
         };
-        if let Some(postgres) = cleanup
-            && let Err(error) = postgres.drop_tables().await
-        {
-            eprintln!("warning: could not drop the benchmark's tables: {error}");
-        }
+        let out = match schedulers(&args, &stores.nodes) {
+            Ok(nodes) => {
+                let out = match args.workload {
+                    Workload::Jobs => bench_jobs(&args, &nodes).await,
+                    Workload::Schedules => bench_schedules(&args, &nodes).await,
+                };
+                if out.is_err() {
+                    // The workload failed half-way: stop what it started before closing.
+                    stop_all(&nodes).await;
+                }
+                out
+            }
+            Err(error) => Err(error),
+        };
+        stores.close().await;
         out
     })?;
     drop(scratch);
     if let Value::Object(map) = &mut out {
         map.insert("system".into(), json!("horae"));
-        map.insert("store".into(), json!(args.store));
+        map.insert("store".into(), json!(target.name()));
+        map.insert("nodes".into(), json!(args.nodes));
         map.insert("peak_rss_mib".into(), json!(peak_rss_mib()));
     }
     if !args.json {
@@ -156,54 +249,122 @@ impl Drop for ScratchFile {
     }
 }
 
-/// The store to benchmark, and the PostgreSQL store whose tables to drop afterwards.
-async fn open_store(
-    args: &BenchArgs,
-    scratch: Option<&ScratchFile>,
-) -> Result<(Arc<dyn DataStore>, Option<PostgresStore>), Failure> {
-    let url = match (scratch, args.store.as_str()) {
-        (Some(file), _) => format!("sqlite://{}", file.0.display()),
-        (None, "memory") => return Ok((Arc::new(MemoryStore::new()), None)),
-        (None, "postgres") => {
-            let url = std::env::var("HORAE_PG_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/horae_bench".to_owned());
-            PostgresStore::create_database_if_missing(&url)
-                .await
-                .map_err(runtime_error)?;
-            let id = uuid::Uuid::now_v7().simple().to_string();
-            let options = PostgresOptions {
-                prefix: TablePrefix::new(format!("bench{}_", &id[id.len() - 12..]))
-                    .map_err(runtime_error)?,
-                max_connections: 16,
-                ..PostgresOptions::default()
-            };
-            let store = PostgresStore::connect_with(&url, options)
-                .await
-                .map_err(runtime_error)?;
-            return Ok((Arc::new(store.clone()), Some(store)));
+/// The nodes' stores: one per node (the same memory store, or a pool each).
+struct Stores {
+    nodes: Vec<Arc<dyn DataStore>>,
+    /// The SQL pools, to close (and drop the tables of, with `drop_tables`) afterwards.
+    pools: Vec<SqlStore>,
+    drop_tables: bool,
+}
+
+impl Stores {
+    fn memory(nodes: usize) -> Stores {
+        let store: Arc<dyn DataStore> = Arc::new(MemoryStore::new());
+        Stores {
+            nodes: vec![store; nodes],
+            pools: Vec::new(),
+            drop_tables: false,
         }
-        (None, url) => url.to_owned(),
-    };
-    if url.starts_with("sqlite:") {
-        let store = SqliteStore::connect(&url).await.map_err(runtime_error)?;
-        Ok((Arc::new(store), None))
-    } else {
-        let store = PostgresStore::connect(&url).await.map_err(runtime_error)?;
-        Ok((Arc::new(store), None))
+    }
+
+    /// Opens `url` once per node (waiting for the server first); `fresh`: in tables of a
+    /// new prefix, dropped by [`Stores::close`].
+    async fn open(url: &StoreUrl, fresh: bool, args: &BenchArgs) -> Result<Stores, Failure> {
+        let prefix = if fresh {
+            let id = uuid::Uuid::now_v7().simple().to_string();
+            TablePrefix::new(format!("bench{}_", &id[id.len() - 12..]))
+                .map_err(|e| Failure::Runtime(e.into()))?
+        } else {
+            TablePrefix::default()
+        };
+        // SQLite has one writer anyway; servers get a pool per node, as processes would.
+        let per_node = u32::try_from(64 / args.nodes).unwrap_or(16).clamp(2, 16);
+        let options = OpenOptions {
+            prefix,
+            max_connections: (url.dialect() != Dialect::Sqlite).then_some(per_node),
+            connect_timeout: args.connect.connect_timeout,
+        };
+        let first = open(url, &options).await?.store;
+        let mut stores = Stores {
+            nodes: vec![first.data_store()],
+            pools: vec![first],
+            drop_tables: fresh,
+        };
+        while stores.pools.len() < args.nodes {
+            match SqlStore::connect(url, &options).await {
+                Ok(store) => {
+                    stores.nodes.push(store.data_store());
+                    stores.pools.push(store);
+                }
+                Err(error) => {
+                    stores.close().await;
+                    return Err(Failure::Runtime(error.into()));
+                }
+            }
+        }
+        Ok(stores)
+    }
+
+    /// Drops the benchmark's tables (when it made them) and closes the pools.
+    async fn close(self) {
+        if self.drop_tables
+            && let Some(store) = self.pools.first()
+            && let Err(error) = store.drop_tables().await
+        {
+            eprintln!("warning: could not drop the benchmark's tables: {error}");
+        }
+        for pool in &self.pools {
+            pool.close().await;
+        }
     }
 }
 
-fn scheduler(args: &BenchArgs, store: Arc<dyn DataStore>) -> Result<Scheduler, Failure> {
-    Scheduler::builder()
-        .store(store)
-        .config(SchedulerConfig {
-            node_id: "bench".to_owned(),
-            max_concurrent_jobs: args.concurrency,
-            cleanup_interval: Duration::from_secs(365 * 86_400),
-            ..SchedulerConfig::default()
+/// One scheduler per store, `bench-1` … `bench-K`, sharing one event broker.
+fn schedulers(args: &BenchArgs, stores: &[Arc<dyn DataStore>]) -> Result<Vec<Scheduler>, Failure> {
+    let broker: Arc<dyn EventBroker> = Arc::new(LocalBroker::new());
+    stores
+        .iter()
+        .enumerate()
+        .map(|(i, store)| {
+            Scheduler::builder()
+                .store(store.clone())
+                .broker(broker.clone())
+                .config(SchedulerConfig {
+                    node_id: format!("bench-{}", i + 1),
+                    max_concurrent_jobs: args.concurrency,
+                    cleanup_interval: Duration::from_secs(365 * 86_400),
+                    ..SchedulerConfig::default()
+                })
+                .build()
+                .map_err(|e| Failure::Runtime(e.into()))
         })
-        .build()
-        .map_err(|e| Failure::Runtime(e.into()))
+        .collect()
+}
+
+/// The node jobs and schedules are added through.
+fn entry_node(nodes: &[Scheduler]) -> Result<&Scheduler, Failure> {
+    nodes
+        .first()
+        .ok_or_else(|| Failure::Runtime(anyhow::anyhow!("no nodes to run")))
+}
+
+/// Starts every node.
+async fn start_all(nodes: &[Scheduler]) {
+    for node in nodes {
+        node.start().await;
+    }
+}
+
+/// Stops every node, all at once.
+async fn stop_all(nodes: &[Scheduler]) {
+    let stopping: Vec<_> = nodes
+        .iter()
+        .cloned()
+        .map(|node| tokio::spawn(async move { node.stop().await }))
+        .collect();
+    for stop in stopping {
+        let _ = stop.await;
+    }
 }
 
 /// The benchmark's task, with the requested `max_running_jobs`.
@@ -217,21 +378,39 @@ fn runtime_error(error: impl std::error::Error + Send + Sync + 'static) -> Failu
     Failure::Runtime(error.into())
 }
 
-async fn bench_jobs(args: &BenchArgs, store: Arc<dyn DataStore>) -> Result<Value, Failure> {
-    let scheduler = scheduler(args, store)?;
+/// ` (bench-1 510, bench-2 490)` when several nodes ran jobs; empty for one.
+fn per_node(counts: &[AtomicU64]) -> String {
+    if counts.len() < 2 {
+        return String::new();
+    }
+    let parts: Vec<String> = counts
+        .iter()
+        .enumerate()
+        .map(|(i, count)| format!("bench-{} {}", i + 1, count.load(Ordering::Relaxed)))
+        .collect();
+    format!(" ({})", parts.join(", "))
+}
+
+async fn bench_jobs(args: &BenchArgs, nodes: &[Scheduler]) -> Result<Value, Failure> {
+    let entry = entry_node(nodes)?;
     let done = Arc::new(AtomicU64::new(0));
-    let counter = done.clone();
+    let ran: Arc<Vec<AtomicU64>> = Arc::new(nodes.iter().map(|_| AtomicU64::new(0)).collect());
     let task_id = TaskId::new("noop").map_err(runtime_error)?;
-    scheduler
-        .configure_task(
+    for (i, node) in nodes.iter().enumerate() {
+        let (done, ran) = (done.clone(), ran.clone());
+        node.configure_task(
             bench_task(&task_id, args),
             Handler::from_async(move |_| {
-                counter.fetch_add(1, Ordering::Relaxed);
+                done.fetch_add(1, Ordering::Relaxed);
+                if let Some(count) = ran.get(i) {
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
                 async { Ok(Value::Null) }
             }),
         )
         .await
         .map_err(runtime_error)?;
+    }
     let added = Instant::now();
     let mut last_report = Instant::now();
     for n in 0..args.jobs {
@@ -239,19 +418,19 @@ async fn bench_jobs(args: &BenchArgs, store: Arc<dyn DataStore>) -> Result<Value
             eprintln!("jobs: {n}/{} added", args.jobs);
             last_report = Instant::now();
         }
-        let mut job = scheduler.new_job(&task_id, Vec::new());
+        let mut job = entry.new_job(&task_id, Vec::new());
         job.result_expiration_time = Duration::from_secs(3600);
-        scheduler.add_job(job).await.map_err(runtime_error)?;
+        entry.add_job(job).await.map_err(runtime_error)?;
     }
     let add_s = added.elapsed().as_secs_f64();
     let started = Instant::now();
-    scheduler.start().await;
+    start_all(nodes).await;
     let timeout = Duration::from_secs_f64(args.timeout.max(0.0));
     // Finished when every handler ran and every job was released from the store.
     loop {
-        let ran = done.load(Ordering::Relaxed);
-        if ran >= args.jobs
-            && scheduler
+        let ran_total = done.load(Ordering::Relaxed);
+        if ran_total >= args.jobs
+            && entry
                 .store()
                 .get_jobs()
                 .await
@@ -265,52 +444,56 @@ async fn bench_jobs(args: &BenchArgs, store: Arc<dyn DataStore>) -> Result<Value
         }
         if last_report.elapsed() >= Duration::from_secs(1) && !args.json {
             eprintln!(
-                "jobs: {ran}/{} run after {:.1} s",
+                "jobs: {ran_total}/{} run after {:.1} s{}",
                 args.jobs,
-                started.elapsed().as_secs_f64()
+                started.elapsed().as_secs_f64(),
+                per_node(&ran)
             );
             last_report = Instant::now();
         }
         tokio::time::sleep(Duration::from_micros(500)).await;
     }
     let run_s = started.elapsed().as_secs_f64();
-    let remaining = scheduler
-        .store()
-        .get_jobs()
-        .await
-        .map_err(runtime_error)?
-        .len() as u64;
+    let remaining = entry.store().get_jobs().await.map_err(runtime_error)?.len() as u64;
     let completed = args
         .jobs
         .saturating_sub(remaining)
         .min(done.load(Ordering::Relaxed));
-    scheduler.stop().await;
+    stop_all(nodes).await;
+    if nodes.len() > 1 && !args.json {
+        eprintln!("jobs: {completed} completed{}", per_node(&ran));
+    }
     Ok(json!({
         "workload": "jobs", "jobs": args.jobs, "completed": completed,
         "add_jobs_per_s": args.jobs as f64 / add_s, "jobs_per_s": completed as f64 / run_s, "run_s": run_s,
     }))
 }
 
-async fn bench_schedules(args: &BenchArgs, store: Arc<dyn DataStore>) -> Result<Value, Failure> {
-    let scheduler = scheduler(args, store)?;
+async fn bench_schedules(args: &BenchArgs, nodes: &[Scheduler]) -> Result<Value, Failure> {
+    let entry = entry_node(nodes)?;
     let lateness: Arc<Mutex<Vec<f64>>> = Arc::new(Mutex::new(Vec::with_capacity(
         (args.schedules as f64 * args.duration / args.period * 1.1).min(5e7) as usize,
     )));
-    let record = lateness.clone();
+    let fired: Arc<Vec<AtomicU64>> = Arc::new(nodes.iter().map(|_| AtomicU64::new(0)).collect());
     let task_id = TaskId::new("lateness").map_err(runtime_error)?;
-    scheduler
-        .configure_task(
+    for (i, node) in nodes.iter().enumerate() {
+        let (record, fired) = (lateness.clone(), fired.clone());
+        node.configure_task(
             bench_task(&task_id, args),
             Handler::from_async(move |ctx| {
                 if let Some(fire) = ctx.job.scheduled_fire_time {
                     let late = jiff::Timestamp::now().duration_since(fire).as_secs_f64();
                     record.lock().unwrap_or_else(|p| p.into_inner()).push(late);
                 }
+                if let Some(count) = fired.get(i) {
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
                 async { Ok(Value::Null) }
             }),
         )
         .await
         .map_err(runtime_error)?;
+    }
     let start = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(2);
     let period_us = (args.period * 1e6) as i64;
     for i in 0..args.schedules {
@@ -325,12 +508,12 @@ async fn bench_schedules(args: &BenchArgs, store: Arc<dyn DataStore>) -> Result<
         let id = ScheduleId::new(format!("s{i}")).map_err(runtime_error)?;
         let mut schedule = Schedule::new(id, task_id.clone(), trigger);
         schedule.job_result_expiration_time = Duration::ZERO;
-        scheduler
+        entry
             .insert_schedule(schedule, ConflictPolicy::Replace)
             .await
             .map_err(runtime_error)?;
     }
-    scheduler.start().await;
+    start_all(nodes).await;
     let total = Duration::from_secs_f64(2.0 + args.duration);
     let began = Instant::now();
     while began.elapsed() < total {
@@ -338,12 +521,13 @@ async fn bench_schedules(args: &BenchArgs, store: Arc<dyn DataStore>) -> Result<
         if !args.json {
             let fires = lateness.lock().unwrap_or_else(|p| p.into_inner()).len();
             eprintln!(
-                "schedules: {fires} fires after {:.1} s",
-                began.elapsed().as_secs_f64()
+                "schedules: {fires} fires after {:.1} s{}",
+                began.elapsed().as_secs_f64(),
+                per_node(&fired)
             );
         }
     }
-    scheduler.stop().await;
+    stop_all(nodes).await;
     let mut values = std::mem::take(&mut *lateness.lock().unwrap_or_else(|p| p.into_inner()));
     values.sort_by(f64::total_cmp);
     let pct = |p: f64| {

@@ -5,6 +5,8 @@
     reason = "tests fail by panicking"
 )]
 
+mod bench;
+mod migrate;
 mod trigger_preview;
 
 use std::io::Write;
@@ -35,4 +37,15 @@ pub(crate) fn stdout(output: &Output) -> String {
 /// Standard error as text.
 pub(crate) fn stderr(output: &Output) -> String {
     String::from_utf8(output.stderr.clone()).expect("utf-8 stderr")
+}
+
+/// `Some(value)`; `None` with a note when `service` was unreachable (`horae` said so on
+/// stderr) outside CI. Any other failure fails the test.
+pub(crate) fn reachable<T>(service: &str, result: Result<T, String>) -> Option<T> {
+    match result {
+        Err(message) if !message.contains(" is unreachable (") => {
+            panic!("{service}: {message}")
+        }
+        result => horae_testkit::service::available(service, result),
+    }
 }

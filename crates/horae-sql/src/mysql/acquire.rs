@@ -98,12 +98,15 @@ impl MysqlStore {
     /// Leases up to `limit` ready jobs, oldest first: never-started jobs whose lease lapsed
     /// count as ready, and no task exceeds its `max_running_jobs` across all nodes. Jobs
     /// found past their start deadline are deleted and finished as `missed_start_deadline`.
+    /// With `start`, the jobs leased are also recorded as started at `now`, by the same
+    /// statement.
     pub(super) async fn acquire_jobs_once(
         &self,
         node: &str,
         lease: Duration,
         limit: usize,
         now: Timestamp,
+        start: bool,
     ) -> StoreResult<JobBatch> {
         let limit = limit.min(BATCH);
         let mut batch = JobBatch::default();
@@ -195,12 +198,20 @@ impl MysqlStore {
 
         let until = add(now, lease);
         if !batch.acquired.is_empty() {
+            let started = if start {
+                ", started_at = COALESCE(started_at, ?)"
+            } else {
+                ""
+            };
             let sql = format!(
                 "UPDATE {{p}}jobs SET lease_token = lease_token + 1, acquired_by = ?, \
-                 acquired_until = ? WHERE id IN ({})",
+                 acquired_until = ?{started} WHERE id IN ({})",
                 marks(batch.acquired.len())
             );
             let mut update = sqlx::query(self.sql(&sql)).bind(node).bind(micros(until));
+            if start {
+                update = update.bind(now_us);
+            }
             for job in &batch.acquired {
                 update = update.bind(job.id.to_string());
             }
@@ -226,6 +237,9 @@ impl MysqlStore {
             job.lease_token += 1;
             job.acquired_by = Some(node.to_owned());
             job.acquired_until = Some(until);
+            if start {
+                job.started_at.get_or_insert(now);
+            }
         }
         Ok(batch)
     }

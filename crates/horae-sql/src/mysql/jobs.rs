@@ -4,15 +4,18 @@
 use std::collections::{HashMap, HashSet};
 
 use horae::model::{Job, JobId, JobResult, ScheduleId};
-use horae::store::{JobRelease, StoreResult};
+use horae::store::{JobRelease, JobReleaseRequest, StoreResult};
 use jiff::Timestamp;
 use sqlx::mysql::MySqlConnection;
 use sqlx::{MySql, QueryBuilder, Row};
 
-use super::{BATCH, MysqlStore, json, marks};
-use crate::codec::{self, driver_error, micros, micros_opt};
-use crate::common::{lease_lost, release_keeps_result, release_result};
-use crate::rows::{self, JOB_COLUMNS, RESULT_COLUMNS};
+use super::{BATCH, MysqlStore, marks};
+use crate::codec::{self, driver_error, micros};
+use crate::common::{
+    first_releases, lease_lost, release_keeps_result, release_result, requeue_assignments,
+    settle_releases,
+};
+use crate::rows::{self, JOB_COLUMNS};
 
 impl MysqlStore {
     /// Inserts jobs with multi-row statements, skipping any whose id or `(schedule, fire
@@ -91,28 +94,7 @@ impl MysqlStore {
         conn: &mut MySqlConnection,
         results: &[&JobResult],
     ) -> StoreResult<()> {
-        let kept: Vec<&&JobResult> = results.iter().filter(|r| r.should_store()).collect();
-        for chunk in kept.chunks(BATCH) {
-            let encoded = chunk
-                .iter()
-                .map(|r| Ok((r, r.return_value.as_ref().map(json).transpose()?)))
-                .collect::<StoreResult<Vec<_>>>()?;
-            let mut replace = QueryBuilder::<MySql>::new(
-                self.prefix
-                    .apply(&format!("REPLACE INTO {{p}}results ({RESULT_COLUMNS}) ")),
-            );
-            replace.push_values(encoded, |mut row, (result, return_value)| {
-                row.push_bind(result.job_id.to_string())
-                    .push_bind(result.task_id.to_string())
-                    .push_bind(result.schedule_id.as_ref().map(ToString::to_string))
-                    .push_bind(result.outcome.as_str())
-                    .push_bind(i64::from(result.attempt))
-                    .push_bind(micros_opt(result.started_at))
-                    .push_bind(micros(result.finished_at))
-                    .push_bind(micros(result.expires_at))
-                    .push_bind(result.error.clone())
-                    .push_bind(return_value);
-            });
+        for mut replace in rows::replace_results::<MySql>(&self.prefix, results, BATCH) {
             replace
                 .build()
                 .execute(&mut *conn)
@@ -151,10 +133,9 @@ impl MysqlStore {
         at: Timestamp,
         fence: Option<(&str, u64)>,
     ) -> StoreResult<bool> {
-        let mut sql = String::from(
-            "UPDATE {p}jobs SET attempt = attempt + 1, started_at = NULL, acquired_by = NULL, \
-             acquired_until = NULL, not_before = ?, ready_at = GREATEST(created_at, ?) \
-             WHERE id = ?",
+        let mut sql = format!(
+            "UPDATE {{p}}jobs SET {} WHERE id = ?",
+            requeue_assignments("?", "GREATEST")
         );
         if fence.is_some() {
             sql.push_str(" AND acquired_by = ? AND lease_token = ?");
@@ -211,6 +192,103 @@ impl MysqlStore {
             let mut conn = self.pool.acquire().await.map_err(driver_error)?;
             self.release_in(&mut conn, node, id, token, release).await
         }
+    }
+
+    /// Releases a batch in one transaction: per chunk of [`BATCH`] jobs, one `SELECT ...
+    /// FOR UPDATE` finds the rows `node` holds with the request's token, one `DELETE`
+    /// removes the finished ones and one `UPDATE` re-queues the retried ones; then one
+    /// `REPLACE` per chunk stores the results that ask to be kept. Returns the ids `node`
+    /// no longer held (nothing is written for those).
+    pub(super) async fn release_jobs_once(
+        &self,
+        node: &str,
+        releases: &[JobReleaseRequest],
+    ) -> StoreResult<Vec<JobId>> {
+        if releases.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.begin().await?;
+        let mut held = HashSet::with_capacity(releases.len());
+        for chunk in first_releases(releases).chunks(BATCH) {
+            let sql = format!(
+                "SELECT id, lease_token FROM {{p}}jobs WHERE acquired_by = ? AND id IN ({}) \
+                 FOR UPDATE",
+                marks(chunk.len())
+            );
+            let mut select = sqlx::query(self.sql(&sql)).bind(node);
+            for request in chunk {
+                select = select.bind(request.id.to_string());
+            }
+            let mut tokens = HashMap::with_capacity(chunk.len());
+            for row in select.fetch_all(&mut *tx).await.map_err(driver_error)? {
+                let id: String = row.try_get("id").map_err(driver_error)?;
+                let token: i64 = row.try_get("lease_token").map_err(driver_error)?;
+                tokens.insert(id, token);
+            }
+            // The held rows stay locked until commit: the writes need no fence of their own.
+            let (mut finished, mut retried) = (Vec::new(), Vec::new());
+            for request in chunk {
+                let id = request.id.to_string();
+                if tokens.get(&id) != Some(&codec::token(request.lease_token)) {
+                    continue;
+                }
+                held.insert(request.id);
+                match &request.release {
+                    JobRelease::Finish(_) => finished.push(id),
+                    JobRelease::Retry { at, .. } => retried.push((id, micros(*at))),
+                }
+            }
+            if !finished.is_empty() {
+                let sql = format!(
+                    "DELETE FROM {{p}}jobs WHERE id IN ({})",
+                    marks(finished.len())
+                );
+                let mut delete = sqlx::query(self.sql(&sql));
+                for id in finished {
+                    delete = delete.bind(id);
+                }
+                delete.execute(&mut *tx).await.map_err(driver_error)?;
+            }
+            if !retried.is_empty() {
+                self.requeue_many(&mut tx, retried).await?;
+            }
+        }
+        let (lost, kept) = settle_releases(releases, &held);
+        self.store_results(&mut tx, &kept).await?;
+        tx.commit().await.map_err(driver_error)?;
+        Ok(lost)
+    }
+
+    /// Queues jobs (already locked by the caller) again as their next attempt, each not
+    /// before its own time (microseconds), with one statement.
+    async fn requeue_many(
+        &self,
+        conn: &mut MySqlConnection,
+        jobs: Vec<(String, i64)>,
+    ) -> StoreResult<()> {
+        // A derived table of (id, time) rows; the id is cast to the column's character set
+        // so the join looks the jobs up by primary key.
+        let mut update = QueryBuilder::<MySql>::new(self.prefix.apply("UPDATE {p}jobs j JOIN ("));
+        let mut rows = update.separated(" UNION ALL ");
+        for (id, at) in jobs {
+            rows.push("SELECT CAST(")
+                .push_bind_unseparated(id)
+                .push_unseparated(
+                    " AS CHAR(36) CHARACTER SET ascii) COLLATE ascii_bin AS id, CAST(",
+                )
+                .push_bind_unseparated(at)
+                .push_unseparated(" AS SIGNED) AS at");
+        }
+        update.push(format!(
+            ") v ON j.id = v.id SET {}",
+            requeue_assignments("v.at", "GREATEST")
+        ));
+        update
+            .build()
+            .execute(&mut *conn)
+            .await
+            .map_err(driver_error)?;
+        Ok(())
     }
 
     pub(super) async fn start_job_once(

@@ -25,8 +25,8 @@ use horae::clock::BoxFuture;
 use horae::error::{ObjectKind, StoreError};
 use horae::model::{ConflictPolicy, Job, JobId, JobResult, Schedule, ScheduleId, Task, TaskId};
 use horae::store::{
-    AddScheduleOutcome, CleanupReport, DataStore, JobBatch, JobRelease, Reaped, ScheduleRelease,
-    ScheduleReleaseReport, StoreResult,
+    AddScheduleOutcome, CleanupReport, DataStore, JobBatch, JobRelease, JobReleaseRequest, Reaped,
+    ScheduleRelease, ScheduleReleaseReport, StoreResult,
 };
 use horae::trigger::Trigger;
 use jiff::Timestamp;
@@ -443,7 +443,21 @@ impl DataStore for MysqlStore {
         limit: usize,
         now: Timestamp,
     ) -> BoxFuture<'a, StoreResult<JobBatch>> {
-        Box::pin(async move { retrying(|| self.acquire_jobs_once(node, lease, limit, now)).await })
+        Box::pin(async move {
+            retrying(|| self.acquire_jobs_once(node, lease, limit, now, false)).await
+        })
+    }
+
+    fn acquire_and_start_jobs<'a>(
+        &'a self,
+        node: &'a str,
+        lease: Duration,
+        limit: usize,
+        now: Timestamp,
+    ) -> BoxFuture<'a, StoreResult<JobBatch>> {
+        Box::pin(
+            async move { retrying(|| self.acquire_jobs_once(node, lease, limit, now, true)).await },
+        )
     }
 
     fn start_job<'a>(
@@ -467,6 +481,14 @@ impl DataStore for MysqlStore {
             let held = retrying(|| self.release_job_once(node, id, token, &release)).await?;
             if held { Ok(()) } else { Err(lease_lost(id)) }
         })
+    }
+
+    fn release_jobs<'a>(
+        &'a self,
+        node: &'a str,
+        releases: Vec<JobReleaseRequest>,
+    ) -> BoxFuture<'a, StoreResult<Vec<JobId>>> {
+        Box::pin(async move { retrying(|| self.release_jobs_once(node, &releases)).await })
     }
 
     fn extend_leases<'a>(

@@ -17,18 +17,19 @@ use horae::clock::BoxFuture;
 use horae::error::{ObjectKind, StoreError};
 use horae::model::{ConflictPolicy, Job, JobId, Schedule, ScheduleId, Task, TaskId};
 use horae::store::{
-    AddScheduleOutcome, CleanupReport, DataStore, JobBatch, JobRelease, Reaped, ScheduleRelease,
-    ScheduleReleaseReport, StoreResult, reaped_retry_delay,
+    AddScheduleOutcome, CleanupReport, DataStore, JobBatch, JobRelease, JobReleaseRequest, Reaped,
+    ScheduleRelease, ScheduleReleaseReport, StoreResult, reaped_retry_delay,
 };
 use horae::trigger::Trigger;
 use jiff::Timestamp;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, Connection, Postgres, QueryBuilder, Row};
 
 use crate::codec::{self, driver_error, micros, micros_opt};
 use crate::common::{
-    abandoned, add, lease_lost, missed_deadline, not_found, redacted, release_result,
+    abandoned, add, first_releases, lease_lost, missed_deadline, not_found, redacted,
+    release_result, settle_releases,
 };
 use crate::lookup::Lookups;
 use crate::prefix::TablePrefix;
@@ -65,6 +66,9 @@ pub struct PostgresStore {
 
 /// The most rows one multi-row `INSERT` carries (18 bound values each; PostgreSQL allows
 /// 65,535 per statement).
+/// Releases per statement (bounded for memory, not by a bind limit: arrays are one bind each).
+const ROWS_PER_RELEASE: usize = 5_000;
+
 const ROWS_PER_INSERT: usize = 1000;
 
 impl PostgresStore {
@@ -225,7 +229,8 @@ impl PostgresStore {
     /// The driver's error.
     pub async fn drop_tables(&self) -> StoreResult<()> {
         sqlx::raw_sql(self.sql(
-            "DROP TABLE IF EXISTS {p}results, {p}jobs, {p}schedules, {p}tasks, {p}schema_version",
+            "DROP FUNCTION IF EXISTS {p}acquire_jobs; \
+             DROP TABLE IF EXISTS {p}results, {p}jobs, {p}schedules, {p}tasks, {p}schema_version",
         ))
         .execute(&self.pool)
         .await
@@ -378,82 +383,192 @@ impl PostgresStore {
         })
     }
 
-    async fn lock_limited_tasks(&self, conn: &mut PgConnection, now: Timestamp) -> StoreResult<()> {
-        sqlx::query(self.sql(
-            "SELECT t.id FROM {p}tasks t WHERE t.max_running_jobs IS NOT NULL AND ( \
-               EXISTS (SELECT 1 FROM {p}jobs j WHERE j.task_id = t.id AND j.acquired_by IS NULL) \
-               OR EXISTS (SELECT 1 FROM {p}jobs j WHERE j.task_id = t.id \
-                 AND j.acquired_by IS NOT NULL AND j.started_at IS NULL \
-                 AND j.acquired_until < $1)) \
-             ORDER BY t.id FOR UPDATE OF t",
-        ))
-        .bind(micros(now))
-        .execute(conn)
-        .await
-        .map_err(driver_error)?;
-        Ok(())
-    }
-
-    async fn acquire_jobs_in(
+    /// Leases up to `limit` ready jobs until `until` in one call of the acquisition function
+    /// (schema migration 2), recording them as started at `started` if given; jobs found
+    /// past their start deadline are finished as `missed_start_deadline` instead.
+    async fn acquire(
         &self,
-        conn: &mut PgConnection,
         node: &str,
-        until: Timestamp,
+        lease: Duration,
         limit: usize,
         now: Timestamp,
-    ) -> StoreResult<Vec<PgRow>> {
-        // `queued`: the tasks with unleased jobs, by a loose scan of the queue index;
-        // `places`: how many more jobs each may start (limited tasks are locked by now);
-        // `ready`: each task's oldest ready jobs up to its places; `stale`: never-started
-        // jobs whose lease expired. The oldest of those, within each task's places, win.
-        let sql = self.prefix.apply(
-            "WITH RECURSIVE queued(task_id) AS ( \
-               (SELECT task_id FROM {p}jobs WHERE acquired_by IS NULL \
-                 ORDER BY task_id LIMIT 1) \
-               UNION ALL \
-               SELECT (SELECT j.task_id FROM {p}jobs j \
-                 WHERE j.acquired_by IS NULL AND j.task_id > q.task_id \
-                 ORDER BY j.task_id LIMIT 1) \
-               FROM queued q WHERE q.task_id IS NOT NULL), \
-             places AS ( \
-               SELECT q.task_id, LEAST($5, COALESCE(t.max_running_jobs - ( \
-                 SELECT COUNT(*) FROM {p}jobs r WHERE r.task_id = q.task_id \
-                   AND r.acquired_by IS NOT NULL \
-                   AND NOT (r.started_at IS NULL AND r.acquired_until < $3)), $5)) AS free \
-               FROM queued q LEFT JOIN {p}tasks t ON t.id = q.task_id \
-               WHERE q.task_id IS NOT NULL), \
-             ready AS ( \
-               SELECT c.id, c.task_id, c.ready_at, c.seq FROM places p CROSS JOIN LATERAL ( \
-                 SELECT j.id, j.task_id, j.ready_at, j.seq FROM {p}jobs j \
-                 WHERE j.task_id = p.task_id AND j.acquired_by IS NULL AND j.ready_at <= $3 \
-                 ORDER BY j.ready_at, j.seq LIMIT GREATEST(p.free, 0) \
-                 FOR UPDATE SKIP LOCKED) c), \
-             stale AS ( \
-               SELECT id, task_id, ready_at, seq FROM {p}jobs \
-               WHERE started_at IS NULL AND acquired_until < $3 AND ready_at <= $3 \
-               ORDER BY acquired_until LIMIT $4 FOR UPDATE SKIP LOCKED), \
-             ranked AS ( \
-               SELECT c.id, c.ready_at, c.seq, \
-                 ROW_NUMBER() OVER (PARTITION BY c.task_id ORDER BY c.ready_at, c.seq) AS n, \
-                 COALESCE((SELECT p.free FROM places p WHERE p.task_id = c.task_id), $5) AS free \
-               FROM (SELECT * FROM ready UNION ALL SELECT * FROM stale) c), \
-             chosen AS ( \
-               SELECT id FROM ranked WHERE n <= free ORDER BY ready_at, seq LIMIT $5) \
-             UPDATE {p}jobs j SET lease_token = j.lease_token + 1, acquired_by = $1, \
-               acquired_until = $2 \
-             FROM chosen WHERE j.id = chosen.id \
-             RETURNING j.*",
-        );
+        started: Option<Timestamp>,
+    ) -> StoreResult<JobBatch> {
         let wanted = i64::try_from(limit).unwrap_or(i64::MAX);
-        sqlx::query(AssertSqlSafe(sql))
+        let rows = sqlx::query(self.sql("SELECT * FROM {p}acquire_jobs($1, $2, $3, $4, $5, $6)"))
             .bind(node)
-            .bind(micros(until))
+            .bind(micros(add(now, lease)))
             .bind(micros(now))
             .bind(wanted.saturating_mul(4).max(16))
             .bind(wanted)
-            .fetch_all(conn)
+            .bind(micros_opt(started))
+            .fetch_all(&self.pool)
             .await
-            .map_err(driver_error)
+            .map_err(driver_error)?;
+        let mut acquired = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let order: (i64, i64) = (
+                row.try_get("ready_at").map_err(driver_error)?,
+                row.try_get("seq").map_err(driver_error)?,
+            );
+            acquired.push((order, rows::job(row)?));
+        }
+        acquired.sort_by_key(|(order, _)| *order);
+        let mut batch = JobBatch::default();
+        let mut missed = Vec::new();
+        for (_, job) in acquired {
+            if job.start_deadline.is_none_or(|deadline| deadline >= now) {
+                batch.acquired.push(job);
+            } else {
+                missed.push(job);
+            }
+        }
+        if !missed.is_empty() {
+            batch.missed = self.finish_missed(node, missed, now).await?;
+        }
+        Ok(batch)
+    }
+
+    /// Finishes jobs this node just acquired past their start deadline: removes them (fenced
+    /// by token) and stores their `missed_start_deadline` results, in one transaction.
+    async fn finish_missed(
+        &self,
+        node: &str,
+        jobs: Vec<Job>,
+        now: Timestamp,
+    ) -> StoreResult<Vec<horae::model::JobResult>> {
+        let mut tx = self.begin().await?;
+        let mut results = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let removed = sqlx::query(self.sql(
+                "DELETE FROM {p}jobs WHERE id = $1 AND acquired_by = $2 AND lease_token = $3",
+            ))
+            .bind(job.id.to_string())
+            .bind(node)
+            .bind(codec::token(job.lease_token))
+            .execute(&mut *tx)
+            .await
+            .map_err(driver_error)?;
+            if removed.rows_affected() == 0 {
+                continue;
+            }
+            let result = missed_deadline(&job, now);
+            self.store_result(&mut tx, &result).await?;
+            results.push(result);
+        }
+        tx.commit().await.map_err(driver_error)?;
+        Ok(results)
+    }
+
+    /// Releases distinct jobs in one statement: the fenced deletes (finished) and updates
+    /// (retried) over the batch's arrays feed the insert of the results that ask to be kept,
+    /// so a result is written only when its release is accepted. Returns the jobs released.
+    async fn release_chunk(
+        &self,
+        conn: &mut PgConnection,
+        node: &str,
+        releases: &[&JobReleaseRequest],
+    ) -> StoreResult<Vec<JobId>> {
+        let ids: Vec<String> = releases.iter().map(|r| r.id.to_string()).collect();
+        let tokens: Vec<i64> = releases
+            .iter()
+            .map(|r| codec::token(r.lease_token))
+            .collect();
+        let retry_at: Vec<Option<i64>> = releases
+            .iter()
+            .map(|r| match &r.release {
+                JobRelease::Retry { at, .. } => Some(micros(*at)),
+                JobRelease::Finish(_) => None,
+            })
+            .collect();
+        let kept: Vec<&horae::model::JobResult> = releases
+            .iter()
+            .map(|r| release_result(&r.release))
+            .filter(|result| result.should_store())
+            .collect();
+        let changes = "WITH v AS (SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[]) \
+               AS v(id, token, retry_at)), \
+             finished AS (DELETE FROM {p}jobs j USING v WHERE j.id = v.id \
+               AND j.acquired_by = $4 AND j.lease_token = v.token AND v.retry_at IS NULL \
+               RETURNING j.id), \
+             retried AS (UPDATE {p}jobs j SET attempt = j.attempt + 1, started_at = NULL, \
+               acquired_by = NULL, acquired_until = NULL, not_before = v.retry_at, \
+               ready_at = GREATEST(j.created_at, v.retry_at) FROM v WHERE j.id = v.id \
+               AND j.acquired_by = $4 AND j.lease_token = v.token AND v.retry_at IS NOT NULL \
+               RETURNING j.id), \
+             released AS (SELECT id FROM finished UNION ALL SELECT id FROM retried)";
+        let sql = if kept.is_empty() {
+            format!("{changes} SELECT id FROM released")
+        } else {
+            format!(
+                "{changes}, kept AS (INSERT INTO {{p}}results ({RESULT_COLUMNS}) \
+                   SELECT r.* FROM UNNEST($5::text[], $6::text[], $7::text[], $8::text[], \
+                     $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::text[], \
+                     $14::jsonb[]) AS r({RESULT_COLUMNS}) \
+                   JOIN released ON released.id = r.job_id \
+                   ON CONFLICT (job_id) DO UPDATE SET task_id = EXCLUDED.task_id, \
+                     schedule_id = EXCLUDED.schedule_id, outcome = EXCLUDED.outcome, \
+                     attempt = EXCLUDED.attempt, started_at = EXCLUDED.started_at, \
+                     finished_at = EXCLUDED.finished_at, expires_at = EXCLUDED.expires_at, \
+                     error = EXCLUDED.error, return_value = EXCLUDED.return_value) \
+                 SELECT id FROM released"
+            )
+        };
+        let mut query = sqlx::query_scalar::<_, String>(self.sql(&sql))
+            .bind(ids)
+            .bind(tokens)
+            .bind(retry_at)
+            .bind(node);
+        if !kept.is_empty() {
+            query = query
+                .bind(
+                    kept.iter()
+                        .map(|r| r.job_id.to_string())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(
+                    kept.iter()
+                        .map(|r| r.task_id.to_string())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(
+                    kept.iter()
+                        .map(|r| r.schedule_id.as_ref().map(ToString::to_string))
+                        .collect::<Vec<_>>(),
+                )
+                .bind(kept.iter().map(|r| r.outcome.as_str()).collect::<Vec<_>>())
+                .bind(
+                    kept.iter()
+                        .map(|r| i64::from(r.attempt))
+                        .collect::<Vec<_>>(),
+                )
+                .bind(
+                    kept.iter()
+                        .map(|r| micros_opt(r.started_at))
+                        .collect::<Vec<_>>(),
+                )
+                .bind(
+                    kept.iter()
+                        .map(|r| micros(r.finished_at))
+                        .collect::<Vec<_>>(),
+                )
+                .bind(
+                    kept.iter()
+                        .map(|r| micros(r.expires_at))
+                        .collect::<Vec<_>>(),
+                )
+                .bind(kept.iter().map(|r| r.error.clone()).collect::<Vec<_>>())
+                .bind(
+                    kept.iter()
+                        .map(|r| r.return_value.clone().map(Json))
+                        .collect::<Vec<_>>(),
+                );
+        }
+        let released = query.fetch_all(conn).await.map_err(driver_error)?;
+        released
+            .iter()
+            .map(|id| codec::parse("jobs.id", id))
+            .collect()
     }
 
     async fn reap_in(&self, conn: &mut PgConnection, now: Timestamp) -> StoreResult<Vec<Reaped>> {
@@ -835,40 +950,17 @@ impl DataStore for PostgresStore {
         limit: usize,
         now: Timestamp,
     ) -> BoxFuture<'a, StoreResult<JobBatch>> {
-        Box::pin(async move {
-            let until = add(now, lease);
-            let mut tx = self.begin().await?;
-            self.lock_limited_tasks(&mut tx, now).await?;
-            let rows = self
-                .acquire_jobs_in(&mut tx, node, until, limit, now)
-                .await?;
-            let mut acquired = Vec::with_capacity(rows.len());
-            for row in &rows {
-                let order: (i64, i64) = (
-                    row.try_get("ready_at").map_err(driver_error)?,
-                    row.try_get("seq").map_err(driver_error)?,
-                );
-                acquired.push((order, rows::job(row)?));
-            }
-            acquired.sort_by_key(|(order, _)| *order);
-            let mut batch = JobBatch::default();
-            for (_, job) in acquired {
-                if job.start_deadline.is_none_or(|deadline| deadline >= now) {
-                    batch.acquired.push(job);
-                    continue;
-                }
-                sqlx::query(self.sql("DELETE FROM {p}jobs WHERE id = $1"))
-                    .bind(job.id.to_string())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(driver_error)?;
-                let result = missed_deadline(&job, now);
-                self.store_result(&mut tx, &result).await?;
-                batch.missed.push(result);
-            }
-            tx.commit().await.map_err(driver_error)?;
-            Ok(batch)
-        })
+        Box::pin(self.acquire(node, lease, limit, now, None))
+    }
+
+    fn acquire_and_start_jobs<'a>(
+        &'a self,
+        node: &'a str,
+        lease: Duration,
+        limit: usize,
+        now: Timestamp,
+    ) -> BoxFuture<'a, StoreResult<JobBatch>> {
+        Box::pin(self.acquire(node, lease, limit, now, Some(now)))
     }
 
     fn start_job<'a>(
@@ -936,6 +1028,22 @@ impl DataStore for PostgresStore {
             } else {
                 Err(lease_lost(id))
             }
+        })
+    }
+
+    fn release_jobs<'a>(
+        &'a self,
+        node: &'a str,
+        releases: Vec<JobReleaseRequest>,
+    ) -> BoxFuture<'a, StoreResult<Vec<JobId>>> {
+        Box::pin(async move {
+            let mut held = HashSet::with_capacity(releases.len());
+            let mut tx = self.begin().await?;
+            for chunk in first_releases(&releases).chunks(ROWS_PER_RELEASE) {
+                held.extend(self.release_chunk(&mut tx, node, chunk).await?);
+            }
+            tx.commit().await.map_err(driver_error)?;
+            Ok(settle_releases(&releases, &held).0)
         })
     }
 

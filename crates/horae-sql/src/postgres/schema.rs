@@ -87,4 +87,64 @@ CREATE TABLE {p}results (
 );
 CREATE INDEX {p}results_expiry ON {p}results (expires_at);
 "#,
+    // 2: job acquisition as one function call (one round trip): the limited tasks' rows are
+    // locked first, in id order, then the next statement — with a fresh snapshot, so it
+    // sees every lease committed before the locks were granted — counts their running jobs
+    // and leases each task's oldest ready jobs within its places. `p_started` is the start
+    // time to record (NULL: leased, not started).
+    r#"
+CREATE FUNCTION {p}acquire_jobs(
+    p_node TEXT, p_until BIGINT, p_now BIGINT, p_stale_limit BIGINT, p_wanted BIGINT,
+    p_started BIGINT
+) RETURNS SETOF {p}jobs LANGUAGE plpgsql VOLATILE AS $body$
+BEGIN
+    PERFORM 1 FROM {p}tasks t WHERE t.max_running_jobs IS NOT NULL AND (
+        EXISTS (SELECT 1 FROM {p}jobs j WHERE j.task_id = t.id AND j.acquired_by IS NULL)
+        OR EXISTS (SELECT 1 FROM {p}jobs j WHERE j.task_id = t.id
+            AND j.acquired_by IS NOT NULL AND j.started_at IS NULL AND j.acquired_until < p_now))
+    ORDER BY t.id FOR UPDATE OF t;
+    -- queued: the tasks with unleased jobs, by a loose scan of the queue index; places: how
+    -- many more jobs each may start; ready: each task's oldest ready jobs up to its places;
+    -- stale: never-started jobs whose lease expired. The oldest of those win.
+    RETURN QUERY
+    WITH RECURSIVE queued(task_id) AS (
+        (SELECT q.task_id FROM {p}jobs q WHERE q.acquired_by IS NULL ORDER BY q.task_id LIMIT 1)
+        UNION ALL
+        SELECT (SELECT j.task_id FROM {p}jobs j
+            WHERE j.acquired_by IS NULL AND j.task_id > queued.task_id
+            ORDER BY j.task_id LIMIT 1)
+        FROM queued WHERE queued.task_id IS NOT NULL),
+    places AS (
+        SELECT q.task_id, CASE WHEN t.max_running_jobs IS NULL THEN p_wanted
+            ELSE LEAST(p_wanted, t.max_running_jobs - (
+                SELECT COUNT(*) FROM {p}jobs r WHERE r.task_id = q.task_id
+                  AND r.acquired_by IS NOT NULL
+                  AND NOT (r.started_at IS NULL AND r.acquired_until < p_now))) END AS free
+        FROM queued q LEFT JOIN {p}tasks t ON t.id = q.task_id
+        WHERE q.task_id IS NOT NULL),
+    ready AS (
+        SELECT c.id, c.task_id, c.ready_at, c.seq FROM places p CROSS JOIN LATERAL (
+            SELECT j.id, j.task_id, j.ready_at, j.seq FROM {p}jobs j
+            WHERE j.task_id = p.task_id AND j.acquired_by IS NULL AND j.ready_at <= p_now
+            ORDER BY j.ready_at, j.seq LIMIT GREATEST(p.free, 0)
+            FOR UPDATE SKIP LOCKED) c),
+    stale AS (
+        SELECT s.id, s.task_id, s.ready_at, s.seq FROM {p}jobs s
+        WHERE s.started_at IS NULL AND s.acquired_until < p_now AND s.ready_at <= p_now
+        ORDER BY s.acquired_until LIMIT p_stale_limit FOR UPDATE SKIP LOCKED),
+    ranked AS (
+        SELECT c.id, c.ready_at, c.seq,
+            ROW_NUMBER() OVER (PARTITION BY c.task_id ORDER BY c.ready_at, c.seq) AS n,
+            COALESCE((SELECT p.free FROM places p WHERE p.task_id = c.task_id), p_wanted) AS free
+        FROM (SELECT * FROM ready UNION ALL SELECT * FROM stale) c),
+    chosen AS (
+        SELECT ranked.id FROM ranked WHERE ranked.n <= ranked.free
+        ORDER BY ranked.ready_at, ranked.seq LIMIT p_wanted)
+    UPDATE {p}jobs j SET lease_token = j.lease_token + 1, acquired_by = p_node,
+        acquired_until = p_until, started_at = p_started
+    FROM chosen WHERE j.id = chosen.id
+    RETURNING j.*;
+END
+$body$;
+"#,
 ];

@@ -5,6 +5,7 @@
 //! processes sharing the file (DESIGN.md invariant 1), and releases are fenced by node and
 //! lease token in the same statement that changes the row (invariant 3).
 
+mod jobs;
 mod schema;
 
 use std::collections::{HashMap, HashSet};
@@ -15,8 +16,8 @@ use horae::clock::BoxFuture;
 use horae::error::{ObjectKind, StoreError};
 use horae::model::{ConflictPolicy, Job, JobId, JobResult, Schedule, ScheduleId, Task, TaskId};
 use horae::store::{
-    AddScheduleOutcome, CleanupReport, DataStore, JobBatch, JobRelease, Reaped, ScheduleRelease,
-    ScheduleReleaseReport, StoreResult, reaped_retry_delay,
+    AddScheduleOutcome, CleanupReport, DataStore, JobBatch, JobRelease, JobReleaseRequest, Reaped,
+    ScheduleRelease, ScheduleReleaseReport, StoreResult, reaped_retry_delay,
 };
 use horae::trigger::Trigger;
 use jiff::Timestamp;
@@ -26,10 +27,10 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use crate::codec::{self, driver_error, micros, micros_opt};
-use crate::common::{abandoned, add, lease_lost, missed_deadline, not_found, release_keeps_result};
+use crate::common::{abandoned, add, lease_lost, not_found, requeue_assignments};
 use crate::lookup::Lookups;
 use crate::prefix::TablePrefix;
-use crate::rows::{self, JOB_COLUMNS, RESULT_COLUMNS, SCHEDULE_COLUMNS, TASK_COLUMNS};
+use crate::rows::{self, JOB_COLUMNS, SCHEDULE_COLUMNS, TASK_COLUMNS};
 
 /// How a [`SqliteStore`] connects.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -264,77 +265,24 @@ impl SqliteStore {
         Ok(inserted)
     }
 
-    async fn store_result(
-        &self,
-        conn: &mut SqliteConnection,
-        result: &JobResult,
-    ) -> StoreResult<()> {
-        if !result.should_store() {
-            return Ok(());
-        }
-        let sql = format!(
-            "INSERT OR REPLACE INTO {{p}}results ({RESULT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        );
-        sqlx::query(self.sql(&sql))
-            .bind(result.job_id.to_string())
-            .bind(result.task_id.as_str())
-            .bind(result.schedule_id.as_ref().map(ScheduleId::as_str))
-            .bind(result.outcome.as_str())
-            .bind(i64::from(result.attempt))
-            .bind(micros_opt(result.started_at))
-            .bind(micros(result.finished_at))
-            .bind(micros(result.expires_at))
-            .bind(result.error.as_deref())
-            .bind(result.return_value.as_ref().map(codec::json).transpose()?)
-            .execute(conn)
-            .await
-            .map_err(driver_error)?;
-        Ok(())
-    }
-
-    /// Deletes a job (and frees its fire time); the row must be held by `node` with `token`.
-    async fn delete_held_job(
-        &self,
-        conn: &mut SqliteConnection,
-        node: &str,
-        id: &JobId,
-        token: u64,
-    ) -> StoreResult<bool> {
-        let done = sqlx::query(
-            self.sql("DELETE FROM {p}jobs WHERE id = ? AND acquired_by = ? AND lease_token = ?"),
-        )
-        .bind(id.to_string())
-        .bind(node)
-        .bind(codec::token(token))
-        .execute(conn)
-        .await
-        .map_err(driver_error)?;
-        Ok(done.rows_affected() == 1)
-    }
-
     /// Queues a job again as its next attempt, not before `at`.
     async fn requeue(
         &self,
         conn: &mut SqliteConnection,
         id: &JobId,
         at: Timestamp,
-        fence: Option<(&str, u64)>,
-    ) -> StoreResult<bool> {
-        let (node, token) = fence.unwrap_or(("", 0));
-        let done = sqlx::query(self.sql(
-            "UPDATE {p}jobs SET attempt = attempt + 1, started_at = NULL, acquired_by = NULL, \
-             acquired_until = NULL, not_before = ?1, ready_at = MAX(created_at, ?1) \
-             WHERE id = ?2 AND (?3 = 0 OR (acquired_by = ?4 AND lease_token = ?5))",
-        ))
-        .bind(micros(at))
-        .bind(id.to_string())
-        .bind(fence.is_some())
-        .bind(node)
-        .bind(codec::token(token))
-        .execute(conn)
-        .await
-        .map_err(driver_error)?;
-        Ok(done.rows_affected() == 1)
+    ) -> StoreResult<()> {
+        let sql = format!(
+            "UPDATE {{p}}jobs SET {} WHERE id = ?2",
+            requeue_assignments("?1", "MAX")
+        );
+        sqlx::query(self.sql(&sql))
+            .bind(micros(at))
+            .bind(id.to_string())
+            .execute(conn)
+            .await
+            .map_err(driver_error)?;
+        Ok(())
     }
 
     /// Makes never-started jobs whose lease expired before `now` acquirable again.
@@ -352,125 +300,6 @@ impl SqliteStore {
         .await
         .map_err(driver_error)?;
         Ok(())
-    }
-
-    /// Leases up to `limit` ready jobs in one statement: never-started jobs whose lease
-    /// expired count as ready, tasks at their `max_running_jobs` are skipped, and within the
-    /// batch no task gets more jobs than it has free places. Jobs found past their start
-    /// deadline are then finished as `missed_start_deadline`.
-    async fn acquire_jobs_in(
-        &self,
-        node: &str,
-        lease: Duration,
-        limit: usize,
-        now: Timestamp,
-    ) -> StoreResult<JobBatch> {
-        // `queued`: the tasks with unleased jobs, by a loose scan of the queue index;
-        // `places`: how many more jobs each may start; `candidates`: each task's oldest
-        // ready jobs (rowid lookups through the index) and never-started jobs whose lease
-        // expired. The oldest candidates within each task's places are leased.
-        let sql = format!(
-            "WITH RECURSIVE queued(task_id) AS ( \
-               SELECT (SELECT task_id FROM {{p}}jobs WHERE acquired_by IS NULL \
-                 ORDER BY task_id LIMIT 1) \
-               UNION ALL \
-               SELECT (SELECT j.task_id FROM {{p}}jobs j \
-                 WHERE j.acquired_by IS NULL AND j.task_id > q.task_id \
-                 ORDER BY j.task_id LIMIT 1) \
-               FROM queued q WHERE q.task_id IS NOT NULL), \
-             places AS ( \
-               SELECT q.task_id, MIN(?5, COALESCE(t.max_running_jobs - ( \
-                 SELECT COUNT(*) FROM {{p}}jobs r WHERE r.task_id = q.task_id \
-                   AND r.acquired_by IS NOT NULL \
-                   AND NOT (r.started_at IS NULL AND r.acquired_until < ?3)), ?5)) AS free \
-               FROM queued q LEFT JOIN {{p}}tasks t ON t.id = q.task_id \
-               WHERE q.task_id IS NOT NULL), \
-             candidates AS ( \
-               SELECT j.seq, j.task_id, j.ready_at FROM places p, {{p}}jobs j \
-               WHERE p.free > 0 AND j.seq IN (SELECT j2.seq FROM {{p}}jobs j2 \
-                 WHERE j2.task_id = p.task_id AND j2.acquired_by IS NULL AND j2.ready_at <= ?3 \
-                 ORDER BY j2.ready_at, j2.seq LIMIT ?5) \
-               UNION ALL \
-               SELECT * FROM (SELECT seq, task_id, ready_at FROM {{p}}jobs \
-                 WHERE started_at IS NULL AND acquired_until < ?3 AND ready_at <= ?3 \
-                 ORDER BY acquired_until LIMIT ?4)), \
-             ranked AS ( \
-               SELECT c.seq, c.ready_at, \
-                 ROW_NUMBER() OVER (PARTITION BY c.task_id ORDER BY c.ready_at, c.seq) AS n, \
-                 COALESCE((SELECT p.free FROM places p WHERE p.task_id = c.task_id), ?5) AS free \
-               FROM candidates c) \
-             UPDATE {{p}}jobs SET lease_token = lease_token + 1, acquired_by = ?1, \
-               acquired_until = ?2 \
-             WHERE seq IN (SELECT seq FROM ranked WHERE n <= free ORDER BY ready_at, seq LIMIT ?5) \
-             RETURNING {JOB_COLUMNS}, ready_at, seq"
-        );
-        let until = add(now, lease);
-        let wanted = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = sqlx::query(self.sql(&sql))
-            .bind(node)
-            .bind(micros(until))
-            .bind(micros(now))
-            .bind(wanted.saturating_mul(4).max(16))
-            .bind(wanted)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(driver_error)?;
-        let mut acquired = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let order: (i64, i64) = (
-                row.try_get("ready_at").map_err(driver_error)?,
-                row.try_get("seq").map_err(driver_error)?,
-            );
-            acquired.push((order, rows::job(row)?));
-        }
-        acquired.sort_by_key(|(order, _)| *order);
-        let mut batch = JobBatch::default();
-        let (missed, acquired): (Vec<_>, Vec<_>) = acquired
-            .into_iter()
-            .map(|(_, job)| job)
-            .partition(|job| job.start_deadline.is_some_and(|deadline| deadline < now));
-        batch.acquired = acquired;
-        if !missed.is_empty() {
-            let mut tx = self.begin().await?;
-            for job in missed {
-                if !self
-                    .delete_held_job(&mut tx, node, &job.id, job.lease_token)
-                    .await?
-                {
-                    continue;
-                }
-                let result = missed_deadline(&job, now);
-                self.store_result(&mut tx, &result).await?;
-                batch.missed.push(result);
-            }
-            tx.commit().await.map_err(driver_error)?;
-        }
-        Ok(batch)
-    }
-
-    /// Applies a fenced release and stores its result; `false` when `node` does not hold
-    /// the job with `token` (nothing is written then).
-    async fn release_in(
-        &self,
-        conn: &mut SqliteConnection,
-        node: &str,
-        id: &JobId,
-        token: u64,
-        release: &JobRelease,
-    ) -> StoreResult<bool> {
-        let (held, result) = match release {
-            JobRelease::Finish(result) => {
-                (self.delete_held_job(conn, node, id, token).await?, result)
-            }
-            JobRelease::Retry { result, at } => (
-                self.requeue(conn, id, *at, Some((node, token))).await?,
-                result,
-            ),
-        };
-        if held {
-            self.store_result(conn, result).await?;
-        }
-        Ok(held)
     }
 
     async fn reap_in(
@@ -498,10 +327,10 @@ impl SqliteStore {
             let task = tasks.get(&job.task_id).and_then(Option::as_ref);
             let retry_delay = reaped_retry_delay(task, &job);
             let result = abandoned(&job, now);
-            self.store_result(conn, &result).await?;
+            self.store_results(conn, &[&result]).await?;
             match retry_delay {
                 Some(delay) => {
-                    self.requeue(conn, &job.id, add(now, delay), None).await?;
+                    self.requeue(conn, &job.id, add(now, delay)).await?;
                     reaped.push(Reaped::Requeued {
                         job: job.id,
                         task_id: job.task_id.clone(),
@@ -805,7 +634,17 @@ impl DataStore for SqliteStore {
         limit: usize,
         now: Timestamp,
     ) -> BoxFuture<'a, StoreResult<JobBatch>> {
-        Box::pin(async move { self.acquire_jobs_in(node, lease, limit, now).await })
+        Box::pin(self.acquire_jobs_in(node, lease, limit, now, false))
+    }
+
+    fn acquire_and_start_jobs<'a>(
+        &'a self,
+        node: &'a str,
+        lease: Duration,
+        limit: usize,
+        now: Timestamp,
+    ) -> BoxFuture<'a, StoreResult<JobBatch>> {
+        Box::pin(self.acquire_jobs_in(node, lease, limit, now, true))
     }
 
     fn start_job<'a>(
@@ -844,23 +683,28 @@ impl DataStore for SqliteStore {
         release: JobRelease,
     ) -> BoxFuture<'a, StoreResult<()>> {
         Box::pin(async move {
-            let held = if release_keeps_result(&release) {
-                let mut tx = self.begin().await?;
-                let held = self.release_in(&mut tx, node, id, token, &release).await?;
-                if held {
-                    tx.commit().await.map_err(driver_error)?;
-                } else {
-                    tx.rollback().await.map_err(driver_error)?;
-                }
-                held
-            } else {
-                // Nothing to keep: one fenced statement is the whole release.
-                let mut conn = self.pool.acquire().await.map_err(driver_error)?;
-                self.release_in(&mut conn, node, id, token, &release)
-                    .await?
+            let request = JobReleaseRequest {
+                id: *id,
+                lease_token: token,
+                release,
             };
-            if held { Ok(()) } else { Err(lease_lost(id)) }
+            let lost = self
+                .release_batch(node, std::slice::from_ref(&request))
+                .await?;
+            if lost.is_empty() {
+                Ok(())
+            } else {
+                Err(lease_lost(id))
+            }
         })
+    }
+
+    fn release_jobs<'a>(
+        &'a self,
+        node: &'a str,
+        releases: Vec<JobReleaseRequest>,
+    ) -> BoxFuture<'a, StoreResult<Vec<JobId>>> {
+        Box::pin(async move { self.release_batch(node, &releases).await })
     }
 
     fn extend_leases<'a>(

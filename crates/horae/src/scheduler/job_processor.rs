@@ -1,19 +1,26 @@
 //! The job processor: acquires jobs up to the node's capacity, runs them and releases their
 //! results.
 //!
-//! A run starts only after the store confirms the lease (`start_job`), so a node that
+//! Jobs are acquired in batches, as many as there are free places, and recorded as started
+//! in the same step (`acquire_and_start_jobs`), so a busy node costs the store one round
+//! trip per batch rather than per job. Every acquired job gets a run slot at once; a slot
+//! that finishes a job takes the next one waiting, and the run loop tops the node up
+//! whenever places free. A slot checks the job's lease before starting it, so a node that
 //! stalled past its lease finds itself fenced off before starting anything (invariant 8).
-//! Handlers run as their own tasks (async) or on the blocking pool, so a panic becomes
+//! Handlers run inside their slot (async) or on the blocking pool, so a panic becomes
 //! outcome `error` and a timeout outcome `timed_out` (invariant 7); neither can stall the
-//! lease keeper. Failed attempts are retried per the task's retry policy. Releases are fenced
-//! (invariant 3): a refused one becomes a `JobLeaseLost` event, never a crash.
+//! lease keeper. Finished attempts are released in batches (`release_jobs`) by one flush
+//! at a time, retried while the store is unavailable; releases are fenced (invariant 3): a
+//! refused one becomes a `JobLeaseLost` event, never a crash. A job stays in the running
+//! set, with its lease kept alive, until its release is written.
 
 use std::any::Any;
+use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -31,9 +38,12 @@ use crate::broker::{EventBroker, publish_or_log};
 use crate::clock::{BoxFuture, Clock, add};
 use crate::error::StoreError;
 use crate::event::{Event, EventKind};
-use crate::model::{Job, JobOutcome, JobResult, Task};
+use crate::model::{Job, JobId, JobOutcome, JobResult, Task, TaskId};
 use crate::random;
-use crate::store::{DataStore, JobRelease};
+use crate::store::{DataStore, JobRelease, JobReleaseRequest};
+
+/// The most releases written in one `release_jobs` call.
+const MAX_RELEASE_BATCH: usize = 1_000;
 
 /// How a job processor works.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,17 +78,50 @@ pub struct JobProcessor {
     clock: Arc<dyn Clock>,
     handlers: HandlerRegistry,
     running: RunningJobs,
+    /// Run slots and release flushes.
     tracker: TaskTracker,
-    /// Run slots in use: each runs one job at a time and, when it finishes, takes the next
-    /// ready job itself, so a busy node needs no round trip through the run loop per job.
-    slots: Arc<AtomicUsize>,
-    /// Notified when a slot closes (capacity for the run loop).
-    slot_closed: Arc<Notify>,
-    /// Set by `drain` and `halt`: slots take no further jobs.
+    /// Acquired jobs waiting for a slot, and the open slots.
+    slots: Arc<Mutex<Slots>>,
+    /// Jobs acquired whose handler has not finished yet (waiting or running).
+    in_hand: Arc<AtomicUsize>,
+    /// Finished attempts waiting for their release to be written.
+    releases: Arc<Mutex<Releases>>,
+    /// Notified when places free up: a handler finished or a release was written.
+    freed: Arc<Notify>,
+    /// Set by `drain` and `halt`: no further jobs are acquired.
     stopping: Arc<AtomicBool>,
     halted: Arc<AtomicBool>,
     tasks: Arc<TaskCache>,
     config: Arc<JobProcessorConfig>,
+}
+
+/// Acquired jobs waiting for a run slot, and how many slots are open. Every acquired job
+/// gets a slot (the node never holds more than it can run), so jobs wait here only until a
+/// slot takes them.
+#[derive(Default)]
+struct Slots {
+    waiting: VecDeque<(Job, RunningJob)>,
+    open: usize,
+}
+
+/// Finished attempts whose release is not written yet.
+#[derive(Default)]
+struct Releases {
+    pending: Vec<PendingRelease>,
+    /// Whether a flush is under way (one at a time; it takes everything pending).
+    flushing: bool,
+    /// Pending plus being written.
+    unwritten: usize,
+}
+
+/// One finished attempt waiting for its release.
+struct PendingRelease {
+    request: JobReleaseRequest,
+    task_id: TaskId,
+    /// The `JobReleased` event to publish once written.
+    event: Event,
+    /// When to stop retrying: by then the lease has lapsed and another node reaps the job.
+    give_up: Timestamp,
 }
 
 impl JobProcessor {
@@ -98,56 +141,76 @@ impl JobProcessor {
             handlers,
             running,
             tracker: TaskTracker::new(),
-            slots: Arc::new(AtomicUsize::new(0)),
-            slot_closed: Arc::new(Notify::new()),
+            slots: Arc::default(),
+            in_hand: Arc::default(),
+            releases: Arc::default(),
+            freed: Arc::new(Notify::new()),
             stopping: Arc::new(AtomicBool::new(false)),
-            tasks: Arc::default(),
             halted: Arc::new(AtomicBool::new(false)),
+            tasks: Arc::default(),
             config: Arc::new(config),
         }
     }
 
-    /// The jobs running on this node.
+    /// The jobs running on this node (including finished ones whose release is not written
+    /// yet: their leases are kept alive until it is).
     pub fn running(&self) -> &RunningJobs {
         &self.running
     }
 
-    /// Acquires as many ready jobs as there are free run slots for and starts them; returns
-    /// how many.
+    /// How many more jobs this node may acquire now.
+    fn free_places(&self) -> usize {
+        let max = self.config.max_concurrent_jobs;
+        // Back-pressure: while the store does not take releases, stop taking work.
+        if lock(&self.releases).unwritten >= max {
+            return 0;
+        }
+        max.saturating_sub(self.in_hand.load(Ordering::SeqCst))
+    }
+
+    /// Acquires as many ready jobs as there are free places for and starts them; returns
+    /// how many were acquired and how many were asked for.
     ///
     /// # Errors
     ///
     /// The store's error if acquisition fails.
-    pub async fn acquire_and_start(&self) -> Result<usize, StoreError> {
+    pub async fn acquire_and_start(&self) -> Result<(usize, usize), StoreError> {
         if self.is_stopping() {
-            return Ok(0);
+            return Ok((0, 0));
         }
-        // Only this method opens slots, and slots only close, so capacity never overshoots.
-        let capacity = self
-            .config
-            .max_concurrent_jobs
-            .saturating_sub(self.slots.load(Ordering::SeqCst));
-        if capacity == 0 {
-            return Ok(0);
+        // Only this method adds jobs in hand, so places never overshoot.
+        let wanted = self.free_places();
+        if wanted == 0 {
+            return Ok((0, 0));
         }
-        let jobs = self.acquire(capacity).await?;
+        let jobs = self.acquire(wanted).await?;
         let count = jobs.len();
-        for (job, entry) in jobs {
-            self.slots.fetch_add(1, Ordering::SeqCst);
+        self.in_hand.fetch_add(count, Ordering::SeqCst);
+        let new_slots = {
+            let mut slots = lock(&self.slots);
+            slots.waiting.extend(jobs);
+            let wanted_slots = slots
+                .waiting
+                .len()
+                .min(self.config.max_concurrent_jobs.saturating_sub(slots.open));
+            slots.open += wanted_slots;
+            wanted_slots
+        };
+        for _ in 0..new_slots {
             let processor = self.clone();
             self.tracker
-                .spawn(async move { processor.run_slot(job, entry).await });
+                .spawn(async move { processor.run_slot().await });
         }
-        Ok(count)
+        Ok((count, wanted))
     }
 
-    /// Leases up to `limit` jobs, publishes what happened, and claims them locally.
+    /// Leases and starts up to `limit` jobs, publishes what happened, and claims them locally.
     async fn acquire(&self, limit: usize) -> Result<Vec<(Job, RunningJob)>, StoreError> {
         let now = self.clock.now();
         let node = self.config.node_id.as_str();
         let batch = self
             .store
-            .acquire_jobs(node, self.config.lease_duration, limit, now)
+            .acquire_and_start_jobs(node, self.config.lease_duration, limit, now)
             .await?;
         for result in batch.missed {
             self.publish(released_event(node, &result, None)).await;
@@ -176,27 +239,26 @@ impl JobProcessor {
         Ok(claimed)
     }
 
-    /// Runs `job`, then further ready jobs one at a time while there are any and the
-    /// processor is not stopping; then closes the slot.
-    async fn run_slot(&self, job: Job, entry: RunningJob) {
-        let mut next = Some((job, entry));
-        while let Some((job, entry)) = next.take() {
+    /// Runs waiting jobs one after another until none is left, then closes the slot.
+    async fn run_slot(&self) {
+        loop {
+            let next = {
+                let mut slots = lock(&self.slots);
+                let next = slots.waiting.pop_front();
+                if next.is_none() {
+                    slots.open -= 1;
+                }
+                next
+            };
+            let Some((job, entry)) = next else { break };
             self.run(job, entry).await;
-            if self.is_stopping() {
-                break;
-            }
-            match self.acquire(1).await {
-                Ok(mut jobs) => next = jobs.pop(),
-                // The run loop backs off and reports store failures.
-                Err(error) => tracing::debug!(%error, "a run slot could not take the next job"),
-            }
+            self.in_hand.fetch_sub(1, Ordering::SeqCst);
+            // One waiter (the run loop); a permit is kept if it is not waiting right now.
+            self.freed.notify_one();
         }
-        self.slots.fetch_sub(1, Ordering::SeqCst);
-        // One waiter (the run loop); a permit is kept if it is not waiting right now.
-        self.slot_closed.notify_one();
     }
 
-    /// Acquires and runs jobs until `shutdown`, woken by job events and finished runs, with
+    /// Acquires and runs jobs until `shutdown`, woken by job events and freed places, with
     /// polling as the fallback; backs off while the store is unavailable (invariant 10).
     pub async fn run_loop(&self, shutdown: CancellationToken) {
         let wake_on = [
@@ -209,11 +271,11 @@ impl JobProcessor {
         let mut backoff = Backoff::new();
         let node = self.config.node_id.as_str();
         while !shutdown.is_cancelled() {
+            // Registered before looking, so a place freed meanwhile is not missed.
+            let freed = self.freed.notified();
             let wait = match self.acquire_and_start().await {
-                Ok(started)
-                    if started > 0
-                        && self.slots.load(Ordering::SeqCst) < self.config.max_concurrent_jobs =>
-                {
+                // Every place filled: more may be ready once places free up.
+                Ok((acquired, wanted)) if wanted > 0 && acquired == wanted => {
                     backoff.reset();
                     continue;
                 }
@@ -227,12 +289,11 @@ impl JobProcessor {
                     wait
                 }
             };
-            // This node's own releases are followed up by its run slots; only new jobs and
-            // other nodes' releases (a task's `max_running_jobs` freed) need a look.
-            let slot_closed = self.slot_closed.notified();
+            // This node's own releases free places (`freed`); only new jobs and other
+            // nodes' releases (a task's `max_running_jobs` freed) need a look.
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                () = slot_closed => {}
+                () = freed => {}
                 () = self.clock.sleep(wait) => {}
                 () = wait_for(&mut events, |event| match event {
                     Event::JobReleased { node_id, .. } => node_id != node,
@@ -246,8 +307,8 @@ impl JobProcessor {
         }
     }
 
-    /// Waits for running jobs to finish for up to `grace`, then cancels the rest and waits for
-    /// their releases (invariant 9).
+    /// Waits for running jobs to finish for up to `grace`, then cancels the rest; returns
+    /// once every release is written (invariant 9).
     pub async fn drain(&self, grace: Duration) {
         self.stopping.store(true, Ordering::SeqCst);
         self.tracker.close();
@@ -277,27 +338,41 @@ impl JobProcessor {
         self.stopping.load(Ordering::SeqCst)
     }
 
-    async fn run(&self, job: Job, entry: RunningJob) {
-        let node = self.config.node_id.clone();
-        let id = job.id;
-        let token = job.lease_token;
-        let job = match self
+    /// Whether this node still holds `job`'s lease: by its own clock while the lease
+    /// granted at acquisition runs, otherwise as the store says (the lease keeper may have
+    /// extended it).
+    async fn still_holds(&self, job: &Job, entry: &RunningJob) -> bool {
+        if entry.lease_lost() {
+            return false;
+        }
+        let now = self.clock.now();
+        if job.acquired_until.is_some_and(|until| now < until) {
+            return true;
+        }
+        let node = self.config.node_id.as_str();
+        match self
             .store
-            .start_job(&node, &id, token, self.clock.now())
+            .start_job(node, &job.id, job.lease_token, now)
             .await
         {
-            Ok(job) => job,
+            Ok(_) => true,
+            Err(StoreError::LeaseLost { .. }) => false,
             Err(error) => {
-                if matches!(error, StoreError::LeaseLost { .. }) {
-                    self.lease_lost(&job).await;
-                } else {
-                    // Not started: when the lease lapses the job is simply handed out again.
-                    tracing::warn!(job = %id, %error, "could not start the job");
-                }
-                self.running.release(&id);
-                return;
+                // Unknown: do not start; the lease lapses and the job is reaped.
+                tracing::warn!(job = %job.id, %error, "could not confirm the lease; not starting the job");
+                false
             }
-        };
+        }
+    }
+
+    async fn run(&self, job: Job, entry: RunningJob) {
+        let id = job.id;
+        if !self.still_holds(&job, &entry).await {
+            self.lease_lost(&job.id, &job.task_id, job.lease_token)
+                .await;
+            self.running.release(&id);
+            return;
+        }
         let task = self
             .tasks
             .get(&*self.store, &*self.clock, &job.task_id)
@@ -309,7 +384,8 @@ impl JobProcessor {
             return;
         }
         if entry.lease_lost() {
-            self.lease_lost(&job).await;
+            self.lease_lost(&job.id, &job.task_id, job.lease_token)
+                .await;
             self.running.release(&id);
             return;
         }
@@ -328,15 +404,21 @@ impl JobProcessor {
             };
             Some(add(finished_at, delay))
         });
+        let event = released_event(&self.config.node_id, &result, job.scheduled_fire_time);
         let release = match retry_at {
-            Some(at) => JobRelease::Retry {
-                result: result.clone(),
-                at,
-            },
-            None => JobRelease::Finish(result.clone()),
+            Some(at) => JobRelease::Retry { result, at },
+            None => JobRelease::Finish(result),
         };
-        self.release(&job, release, &result).await;
-        self.running.release(&id);
+        self.queue_release(PendingRelease {
+            request: JobReleaseRequest {
+                id,
+                lease_token: job.lease_token,
+                release,
+            },
+            task_id: job.task_id,
+            event,
+            give_up: add(finished_at, self.config.lease_duration),
+        });
     }
 
     /// Runs the handler; returns the outcome, error text, return value, and whether (and
@@ -408,48 +490,91 @@ impl JobProcessor {
         }
     }
 
-    /// Releases a finished attempt, retrying while the store is unavailable until the lease
-    /// would have lapsed (after that another node reaps the job).
-    async fn release(&self, job: &Job, release: JobRelease, result: &JobResult) {
-        let node = self.config.node_id.as_str();
-        let give_up = add(self.clock.now(), self.config.lease_duration);
+    /// Queues a finished attempt's release; starts a flush unless one is under way.
+    fn queue_release(&self, release: PendingRelease) {
+        let start_flush = {
+            let mut releases = lock(&self.releases);
+            releases.pending.push(release);
+            releases.unwritten += 1;
+            !std::mem::replace(&mut releases.flushing, true)
+        };
+        if start_flush {
+            let processor = self.clone();
+            self.tracker
+                .spawn(async move { processor.flush_releases().await });
+        }
+    }
+
+    /// Writes pending releases in batches until none is left, retrying while the store is
+    /// unavailable until a release's lease would have lapsed (then another node reaps the
+    /// job). Releases queued meanwhile join the next batch.
+    async fn flush_releases(&self) {
+        let node = self.config.node_id.clone();
         let mut backoff = Backoff::new();
         loop {
-            match self
-                .store
-                .release_job(node, &job.id, job.lease_token, release.clone())
-                .await
-            {
-                Ok(()) => {
-                    self.publish(released_event(node, result, job.scheduled_fire_time))
-                        .await;
+            let batch = {
+                let mut releases = lock(&self.releases);
+                if releases.pending.is_empty() || self.is_halted() {
+                    releases.unwritten -= releases.pending.len();
+                    releases.pending.clear();
+                    releases.flushing = false;
                     return;
                 }
-                Err(StoreError::LeaseLost { .. }) => {
-                    self.lease_lost(job).await;
-                    return;
-                }
-                Err(error) if self.clock.now() < give_up => {
-                    let wait = backoff.next_delay();
-                    tracing::warn!(job = %job.id, %error, retry_in = ?wait, "releasing the job failed");
-                    self.clock.sleep(wait).await;
+                let keep = releases.pending.len().saturating_sub(MAX_RELEASE_BATCH);
+                releases.pending.split_off(keep)
+            };
+            let requests = batch.iter().map(|r| r.request.clone()).collect();
+            match self.store.release_jobs(&node, requests).await {
+                Ok(lost) => {
+                    backoff.reset();
+                    self.released(batch, &lost).await;
                 }
                 Err(error) => {
-                    tracing::error!(job = %job.id, %error, "could not release the job; its lease will lapse");
-                    return;
+                    let now = self.clock.now();
+                    let (retry, expired): (Vec<_>, Vec<_>) =
+                        batch.into_iter().partition(|r| now < r.give_up);
+                    for release in &expired {
+                        tracing::error!(job = %release.request.id, %error, "could not release the job; its lease will lapse");
+                        self.running.release(&release.request.id);
+                    }
+                    {
+                        let mut releases = lock(&self.releases);
+                        releases.unwritten -= expired.len();
+                        releases.pending.extend(retry);
+                    }
+                    let wait = backoff.next_delay();
+                    tracing::warn!(%error, retry_in = ?wait, "releasing jobs failed");
+                    self.clock.sleep(wait).await;
                 }
             }
         }
     }
 
-    async fn lease_lost(&self, job: &Job) {
-        tracing::warn!(job = %job.id, token = job.lease_token, "lease lost; the job belongs to another node now");
+    /// Publishes what a written batch did and frees its places.
+    async fn released(&self, batch: Vec<PendingRelease>, lost: &[JobId]) {
+        let count = batch.len();
+        for release in batch {
+            let id = release.request.id;
+            if lost.contains(&id) {
+                self.lease_lost(&id, &release.task_id, release.request.lease_token)
+                    .await;
+            } else {
+                self.publish(release.event).await;
+            }
+            self.running.release(&id);
+        }
+        lock(&self.releases).unwritten -= count;
+        self.freed.notify_one();
+    }
+
+    async fn lease_lost(&self, id: &JobId, task_id: &TaskId, lease_token: u64) {
+        tracing::warn!(job = %id, token = lease_token, "lease lost; the job belongs to another node now");
         self.publish(Event::JobLeaseLost {
             timestamp: self.clock.now(),
-            job_id: job.id,
+            job_id: *id,
             node_id: self.config.node_id.clone(),
-            task_id: job.task_id.clone(),
-            lease_token: job.lease_token,
+            task_id: task_id.clone(),
+            lease_token,
         })
         .await;
     }
@@ -478,6 +603,14 @@ pub(crate) fn released_event(
         attempt: result.attempt,
         error: result.error.clone(),
     }
+}
+
+/// Locks a mutex; no code path panics while holding these locks, so a poisoned one still
+/// guards consistent state.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Waits until an event that `wanted` accepts arrives (forever if the broker is gone).
