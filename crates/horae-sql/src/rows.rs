@@ -281,6 +281,55 @@ impl EncodedJob {
     }
 }
 
+/// Jobs' column values as one array per column ([`JOB_COLUMNS`], then `ready_at`), for an
+/// insert from `UNNEST` (PostgreSQL): one statement text whatever the number of rows.
+#[derive(Default)]
+pub(crate) struct JobArrays {
+    pub(crate) id: Vec<String>,
+    pub(crate) task_id: Vec<String>,
+    pub(crate) args: Vec<Json<Value>>,
+    pub(crate) kwargs: Vec<Json<Value>>,
+    pub(crate) schedule_id: Vec<Option<String>>,
+    pub(crate) scheduled_fire_time: Vec<Option<i64>>,
+    pub(crate) jitter_us: Vec<i64>,
+    pub(crate) start_deadline: Vec<Option<i64>>,
+    pub(crate) not_before: Vec<Option<i64>>,
+    pub(crate) result_expiration_time_us: Vec<i64>,
+    pub(crate) metadata: Vec<Json<Value>>,
+    pub(crate) created_at: Vec<i64>,
+    pub(crate) attempt: Vec<i64>,
+    pub(crate) started_at: Vec<Option<i64>>,
+    pub(crate) acquired_by: Vec<Option<String>>,
+    pub(crate) acquired_until: Vec<Option<i64>>,
+    pub(crate) lease_token: Vec<i64>,
+    pub(crate) ready_at: Vec<i64>,
+}
+
+impl JobArrays {
+    /// Appends one job's values.
+    pub(crate) fn push(&mut self, job: EncodedJob) {
+        self.id.push(job.id);
+        self.task_id.push(job.task_id);
+        self.args.push(job.args);
+        self.kwargs.push(job.kwargs);
+        self.schedule_id.push(job.schedule_id);
+        self.scheduled_fire_time.push(job.scheduled_fire_time);
+        self.jitter_us.push(job.jitter_us);
+        self.start_deadline.push(job.start_deadline);
+        self.not_before.push(job.not_before);
+        self.result_expiration_time_us
+            .push(job.result_expiration_time_us);
+        self.metadata.push(job.metadata);
+        self.created_at.push(job.created_at);
+        self.attempt.push(job.attempt);
+        self.started_at.push(job.started_at);
+        self.acquired_by.push(job.acquired_by);
+        self.acquired_until.push(job.acquired_until);
+        self.lease_token.push(job.lease_token);
+        self.ready_at.push(job.ready_at);
+    }
+}
+
 /// The multi-row `REPLACE INTO`s (SQLite and MySQL syntax) that store the `results` asking
 /// to be kept, each row replacing an older result of the same job: one statement per
 /// `rows_per_statement` results (each binds 10 values), none when nothing is kept.

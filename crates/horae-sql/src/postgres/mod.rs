@@ -24,7 +24,7 @@ use horae::trigger::Trigger;
 use jiff::Timestamp;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::types::Json;
-use sqlx::{AssertSqlSafe, Connection, Postgres, QueryBuilder, Row};
+use sqlx::{AssertSqlSafe, Connection, Postgres, Row};
 
 use crate::codec::{self, driver_error, micros, micros_opt};
 use crate::common::{
@@ -64,12 +64,11 @@ pub struct PostgresStore {
     prefix: TablePrefix,
 }
 
-/// The most rows one multi-row `INSERT` carries (18 bound values each; PostgreSQL allows
-/// 65,535 per statement).
 /// Releases per statement (bounded for memory, not by a bind limit: arrays are one bind each).
 const ROWS_PER_RELEASE: usize = 5_000;
 
-const ROWS_PER_INSERT: usize = 1000;
+/// Jobs per `INSERT` (bounded for memory likewise).
+const ROWS_PER_INSERT: usize = 5_000;
 
 impl PostgresStore {
     /// Connects to `url` (`postgres://user:password@host:port/database`) and brings the
@@ -99,6 +98,10 @@ impl PostgresStore {
         let connect: PgConnectOptions = url
             .parse()
             .map_err(|e| StoreError::Invalid(format!("PostgreSQL URL {shown:?}: {e}")))?;
+        // The store's statements are short and run thousands of times a second; the JIT,
+        // which large row estimates (a long queue) switch on, would spend tens of
+        // milliseconds compiling each of them.
+        let connect = connect.options([("jit", "off")]);
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
@@ -293,18 +296,39 @@ impl PostgresStore {
     async fn insert_jobs(&self, conn: &mut PgConnection, jobs: &[Job]) -> StoreResult<Vec<JobId>> {
         let mut inserted = Vec::with_capacity(jobs.len());
         for chunk in jobs.chunks(ROWS_PER_INSERT) {
-            let encoded = chunk
-                .iter()
-                .map(rows::EncodedJob::new)
-                .collect::<StoreResult<Vec<_>>>()?;
-            let mut insert = QueryBuilder::<Postgres>::new(
-                self.prefix
-                    .apply(&format!("INSERT INTO {{p}}jobs ({JOB_COLUMNS}, ready_at) ")),
+            let mut arrays = rows::JobArrays::default();
+            for job in chunk {
+                arrays.push(rows::EncodedJob::new(job)?);
+            }
+            // One statement text for any number of rows: prepared once per connection.
+            let sql = format!(
+                "INSERT INTO {{p}}jobs ({JOB_COLUMNS}, ready_at) \
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::jsonb[], $4::jsonb[], \
+                   $5::text[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], \
+                   $10::bigint[], $11::jsonb[], $12::bigint[], $13::bigint[], $14::bigint[], \
+                   $15::text[], $16::bigint[], $17::bigint[], $18::bigint[]) \
+                 ON CONFLICT (schedule_id, scheduled_fire_time) WHERE schedule_id IS NOT NULL \
+                 DO NOTHING RETURNING id"
             );
-            insert.push_values(&encoded, |mut row, job| job.bind_all(&mut row));
-            insert.push(" ON CONFLICT (schedule_id, scheduled_fire_time) DO NOTHING RETURNING id");
-            let ids: Vec<String> = insert
-                .build_query_scalar()
+            let ids: Vec<String> = sqlx::query_scalar(self.sql(&sql))
+                .bind(arrays.id)
+                .bind(arrays.task_id)
+                .bind(arrays.args)
+                .bind(arrays.kwargs)
+                .bind(arrays.schedule_id)
+                .bind(arrays.scheduled_fire_time)
+                .bind(arrays.jitter_us)
+                .bind(arrays.start_deadline)
+                .bind(arrays.not_before)
+                .bind(arrays.result_expiration_time_us)
+                .bind(arrays.metadata)
+                .bind(arrays.created_at)
+                .bind(arrays.attempt)
+                .bind(arrays.started_at)
+                .bind(arrays.acquired_by)
+                .bind(arrays.acquired_until)
+                .bind(arrays.lease_token)
+                .bind(arrays.ready_at)
                 .fetch_all(&mut *conn)
                 .await
                 .map_err(driver_error)?;

@@ -57,6 +57,11 @@ impl Subscription {
         self.receiver.recv().await
     }
 
+    /// The next event if one is already waiting, without waiting for one.
+    pub fn try_recv(&mut self) -> Option<Arc<Event>> {
+        self.receiver.try_recv().ok()
+    }
+
     /// How many events were skipped because this subscriber fell behind.
     pub fn missed(&self) -> u64 {
         self.missed.load(Ordering::Relaxed)

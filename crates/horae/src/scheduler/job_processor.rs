@@ -86,8 +86,12 @@ pub struct JobProcessor {
     in_hand: Arc<AtomicUsize>,
     /// Finished attempts waiting for their release to be written.
     releases: Arc<Mutex<Releases>>,
-    /// Notified when places free up: a handler finished or a release was written.
+    /// Notified when places free up that the run loop waits for: a handler finished or a
+    /// release was written while the node was full, or a release of a limited task's job
+    /// (its `max_running_jobs` place) was written.
     freed: Arc<Notify>,
+    /// Whether the last look found no free place.
+    starved: Arc<AtomicBool>,
     /// Set by `drain` and `halt`: no further jobs are acquired.
     stopping: Arc<AtomicBool>,
     halted: Arc<AtomicBool>,
@@ -122,6 +126,8 @@ struct PendingRelease {
     event: Event,
     /// When to stop retrying: by then the lease has lapsed and another node reaps the job.
     give_up: Timestamp,
+    /// Whether the job's task has a `max_running_jobs` limit (its release frees a place).
+    limited: bool,
 }
 
 impl JobProcessor {
@@ -145,6 +151,7 @@ impl JobProcessor {
             in_hand: Arc::default(),
             releases: Arc::default(),
             freed: Arc::new(Notify::new()),
+            starved: Arc::new(AtomicBool::new(false)),
             stopping: Arc::new(AtomicBool::new(false)),
             halted: Arc::new(AtomicBool::new(false)),
             tasks: Arc::default(),
@@ -162,7 +169,7 @@ impl JobProcessor {
     fn free_places(&self) -> usize {
         let max = self.config.max_concurrent_jobs;
         // Back-pressure: while the store does not take releases, stop taking work.
-        if lock(&self.releases).unwritten >= max {
+        if lock(&self.releases).unwritten >= max.saturating_mul(2) {
             return 0;
         }
         max.saturating_sub(self.in_hand.load(Ordering::SeqCst))
@@ -178,11 +185,14 @@ impl JobProcessor {
         if self.is_stopping() {
             return Ok((0, 0));
         }
-        // Only this method adds jobs in hand, so places never overshoot.
+        // Only this method adds jobs in hand, so places never overshoot. Set before
+        // counting, so a place freed meanwhile still wakes the run loop.
+        self.starved.store(true, Ordering::SeqCst);
         let wanted = self.free_places();
         if wanted == 0 {
             return Ok((0, 0));
         }
+        self.starved.store(false, Ordering::SeqCst);
         let jobs = self.acquire(wanted).await?;
         let count = jobs.len();
         self.in_hand.fetch_add(count, Ordering::SeqCst);
@@ -253,8 +263,7 @@ impl JobProcessor {
             let Some((job, entry)) = next else { break };
             self.run(job, entry).await;
             self.in_hand.fetch_sub(1, Ordering::SeqCst);
-            // One waiter (the run loop); a permit is kept if it is not waiting right now.
-            self.freed.notify_one();
+            self.wake_if_starved();
         }
     }
 
@@ -269,7 +278,6 @@ impl JobProcessor {
         ];
         let mut events = self.broker.subscribe_to(&wake_on);
         let mut backoff = Backoff::new();
-        let node = self.config.node_id.as_str();
         while !shutdown.is_cancelled() {
             // Registered before looking, so a place freed meanwhile is not missed.
             let freed = self.freed.notified();
@@ -289,21 +297,31 @@ impl JobProcessor {
                     wait
                 }
             };
-            // This node's own releases free places (`freed`); only new jobs and other
-            // nodes' releases (a task's `max_running_jobs` freed) need a look.
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 () = freed => {}
                 () = self.clock.sleep(wait) => {}
-                () = wait_for(&mut events, |event| match event {
-                    Event::JobReleased { node_id, .. } => node_id != node,
-                    Event::TaskUpdated { task_id, .. } | Event::TaskRemoved { task_id, .. } => {
-                        self.tasks.forget(task_id);
-                        false
-                    }
-                    _ => true,
-                }) => {}
+                () = wait_for(&mut events, |event| self.worth_a_look(event)) => {}
             }
+            // One look serves every event that arrived meanwhile (a batch of new jobs
+            // publishes one event each).
+            while let Some(event) = events.try_recv() {
+                self.worth_a_look(&event);
+            }
+        }
+    }
+
+    /// Whether `event` may have made jobs acquirable here, forgetting cached tasks it
+    /// changed. This node's own releases free places through `freed`; only new jobs and
+    /// other nodes' releases (a task's `max_running_jobs` freed) need a look.
+    fn worth_a_look(&self, event: &Event) -> bool {
+        match event {
+            Event::JobReleased { node_id, .. } => *node_id != self.config.node_id,
+            Event::TaskUpdated { task_id, .. } | Event::TaskRemoved { task_id, .. } => {
+                self.tasks.forget(task_id);
+                false
+            }
+            _ => true,
         }
     }
 
@@ -418,6 +436,7 @@ impl JobProcessor {
             task_id: job.task_id,
             event,
             give_up: add(finished_at, self.config.lease_duration),
+            limited: task.as_ref().is_some_and(|t| t.max_running_jobs.is_some()),
         });
     }
 
@@ -553,6 +572,7 @@ impl JobProcessor {
     /// Publishes what a written batch did and frees its places.
     async fn released(&self, batch: Vec<PendingRelease>, lost: &[JobId]) {
         let count = batch.len();
+        let limited = batch.iter().any(|release| release.limited);
         for release in batch {
             let id = release.request.id;
             if lost.contains(&id) {
@@ -564,7 +584,19 @@ impl JobProcessor {
             self.running.release(&id);
         }
         lock(&self.releases).unwritten -= count;
-        self.freed.notify_one();
+        if limited {
+            self.freed.notify_one();
+        } else {
+            self.wake_if_starved();
+        }
+    }
+
+    /// Wakes the run loop if it waits for free places (one waiter; a permit is kept if it
+    /// is not waiting right now).
+    fn wake_if_starved(&self) {
+        if self.starved.load(Ordering::SeqCst) {
+            self.freed.notify_one();
+        }
     }
 
     async fn lease_lost(&self, id: &JobId, task_id: &TaskId, lease_token: u64) {

@@ -27,6 +27,9 @@ use crate::model::{CoalescePolicy, Job, JobId, Schedule, ScheduleId};
 use crate::random;
 use crate::store::{DataStore, ScheduleRelease};
 
+/// How many times the configured batch size a pass may grow to while schedules are overdue.
+const MAX_BATCH_GROWTH: usize = 10;
+
 /// How a schedule processor works.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScheduleProcessorConfig {
@@ -34,7 +37,8 @@ pub struct ScheduleProcessorConfig {
     pub node_id: String,
     /// How long a schedule stays leased to this node while it is processed (default 30 s).
     pub lease_duration: Duration,
-    /// The most schedules acquired per pass (default 100, as in APScheduler 4).
+    /// The most schedules acquired per pass (default 100, as in APScheduler 4); while passes
+    /// come back full, the next ones grow up to ten times this.
     pub batch_size: usize,
     /// The most jobs one schedule creates per pass under coalesce policy `all` (default
     /// 10,000); further due fire times are handled in the next pass.
@@ -100,16 +104,16 @@ impl ScheduleProcessor {
     /// The store's error if acquiring or releasing fails; acquired schedules are then left
     /// to their lease, and another pass (here or on another node) picks them up.
     pub async fn process_due(&self) -> Result<PassReport, StoreError> {
+        self.process_batch(self.config.batch_size).await
+    }
+
+    /// Processes up to `limit` due schedules (see [`ScheduleProcessor::process_due`]).
+    async fn process_batch(&self, limit: usize) -> Result<PassReport, StoreError> {
         let now = self.clock.now();
         let node = self.config.node_id.as_str();
         let schedules = self
             .store
-            .acquire_schedules(
-                node,
-                self.config.lease_duration,
-                self.config.batch_size,
-                now,
-            )
+            .acquire_schedules(node, self.config.lease_duration, limit, now)
             .await?;
         let mut report = PassReport {
             acquired: schedules.len(),
@@ -165,14 +169,22 @@ impl ScheduleProcessor {
             .broker
             .subscribe_to(&[EventKind::ScheduleAdded, EventKind::ScheduleUpdated]);
         let mut backoff = Backoff::new();
+        // A backlog (a full pass) doubles the next pass, up to `MAX_BATCH_GROWTH` times the
+        // configured size, so a node keeps up with many due schedules in fewer round trips.
+        let base = self.config.batch_size.max(1);
+        let mut limit = base;
         while !shutdown.is_cancelled() {
-            let wait = match self.process_due().await {
-                Ok(report) if report.acquired >= self.config.batch_size => {
+            let wait = match self.process_batch(limit).await {
+                Ok(report) if report.acquired >= limit => {
                     backoff.reset();
+                    limit = limit
+                        .saturating_mul(2)
+                        .min(base.saturating_mul(MAX_BATCH_GROWTH));
                     continue;
                 }
                 Ok(_) => {
                     backoff.reset();
+                    limit = base;
                     let next = self.store.next_schedule_run_time().await.unwrap_or(None);
                     let now = self.clock.now();
                     let until_next = next.map_or(self.config.poll_interval, |at| {
@@ -181,6 +193,7 @@ impl ScheduleProcessor {
                     until_next.min(self.config.poll_interval)
                 }
                 Err(error) => {
+                    limit = base;
                     let wait = backoff.next_delay();
                     tracing::warn!(%error, retry_in = ?wait, "processing schedules failed");
                     wait
