@@ -282,8 +282,9 @@ impl JobProcessor {
             // Registered before looking, so a place freed meanwhile is not missed.
             let freed = self.freed.notified();
             let wait = match self.acquire_and_start().await {
-                // Every place filled: more may be ready once places free up.
-                Ok((acquired, wanted)) if wanted > 0 && acquired == wanted => {
+                // Jobs were handed out: more may be ready (a store may hand out fewer than
+                // asked per call), so look again until a look comes back empty.
+                Ok((acquired, _)) if acquired > 0 => {
                     backoff.reset();
                     continue;
                 }
