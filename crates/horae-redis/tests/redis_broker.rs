@@ -13,7 +13,6 @@
     reason = "tests fail by panicking"
 )]
 
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +20,9 @@ use horae::broker::EventBroker;
 use horae::error::BrokerError;
 use horae_redis::{RedisBroker, RedisBrokerOptions};
 use horae_testkit::broker::{event, next};
-use horae_testkit::service::{available, run, unique_prefix, url_from_env, wait_for_port};
+use horae_testkit::service::{
+    available, is_local_server, start_local_redis, stop_local_redis, unique_prefix, url_from_env,
+};
 
 fn url() -> String {
     url_from_env("HORAE_REDIS_URL", "redis://127.0.0.1:6379")
@@ -127,52 +128,20 @@ async fn closing_ends_subscriptions_and_publishing() {
     assert!(ended.is_none());
 }
 
-const LOCAL_REDIS: &str = "127.0.0.1:6379";
-
-/// Stops the local Redis server.
-fn stop_redis() {
-    // `shutdown` closes the connection instead of answering, so its exit status is noise.
-    let _ = Command::new("redis-cli")
-        .args(["-h", "127.0.0.1", "-p", "6379", "shutdown", "nosave"])
-        .output()
-        .expect("redis-cli runs");
-    wait_for_port(LOCAL_REDIS.parse().unwrap(), false, Duration::from_secs(10));
-}
-
-/// Starts the local Redis server as `.ci/run` does.
-fn start_redis() {
-    run(
-        "redis-server",
-        &[
-            "--daemonize",
-            "yes",
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            "6379",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-    );
-    wait_for_port(LOCAL_REDIS.parse().unwrap(), true, Duration::from_secs(10));
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delivery_resumes_after_the_server_restarts() {
     let Some((first, second)) = pair().await else {
         return;
     };
-    if !url().contains(LOCAL_REDIS) && !url().contains("localhost:6379") {
+    if !is_local_server(&url(), 6379) {
         eprintln!("note: skipping the restart test, HORAE_REDIS_URL is not the local server");
         return;
     }
     horae_testkit::broker::delivery_resumes_after_the_server_restarts(
         Arc::new(first),
         Arc::new(second),
-        stop_redis,
-        start_redis,
+        stop_local_redis,
+        start_local_redis,
         Duration::from_secs(15),
     )
     .await;

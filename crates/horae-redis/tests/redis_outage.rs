@@ -20,24 +20,23 @@
     reason = "tests fail by panicking"
 )]
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use horae::model::{
-    CoalescePolicy, ExecutorKind, JobId, JobOutcome, ScheduleId, SchedulerRole, Task, TaskId,
-};
+use horae::model::{ExecutorKind, JobId, JobOutcome, SchedulerRole, Task, TaskId};
 use horae::scheduler::handler::Handler;
-use horae::scheduler::{ScheduleOptions, Scheduler, SchedulerConfig};
+use horae::scheduler::{Scheduler, SchedulerConfig};
 use horae::store::{DataStore, MemoryStore};
-use horae::trigger::Trigger;
 use horae_redis::{RedisBroker, RedisBrokerOptions};
-use horae_testkit::cluster::{assert_one_job_per_fire_time, count_panics, eventually};
+use horae_testkit::cluster::{
+    Start, Starts, add_interval_schedules, assert_one_job_per_fire_time, count_panics, eventually,
+    recording_handler,
+};
 use horae_testkit::service::{
     available, is_local_server, start_local_redis, stop_local_redis, unique_prefix, url_from_env,
 };
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 
 /// How often node B looks for jobs without being woken: long enough that a job started
 /// within [`WOKEN`] was almost surely woken by an event.
@@ -66,25 +65,6 @@ fn task() -> Task {
     task.max_running_jobs = None;
     task
 }
-
-/// One start of a job attempt, as its handler recorded it.
-#[derive(Debug, Clone)]
-struct Start {
-    schedule: Option<ScheduleId>,
-    fire: Option<Timestamp>,
-    created: Timestamp,
-    at: Timestamp,
-}
-
-impl Start {
-    /// How long after being added the job started.
-    fn latency(&self) -> Duration {
-        Duration::try_from(self.at - self.created).unwrap_or_default()
-    }
-}
-
-/// Every start of every job attempt: (job, attempt) → starts.
-type Starts = Arc<Mutex<BTreeMap<(JobId, u32), Vec<Start>>>>;
 
 /// A node with its own broker on `prefix`.
 fn node(
@@ -163,50 +143,13 @@ async fn nodes_ride_out_a_redis_restart_under_load() {
         broker_b,
     );
     let starts: Starts = Arc::default();
-    let recorded = starts.clone();
-    let handler = Handler::from_async(move |ctx| {
-        let starts = recorded.clone();
-        async move {
-            let job = &ctx.job;
-            let start = Start {
-                schedule: job.schedule_id.clone(),
-                fire: job.scheduled_fire_time,
-                created: job.created_at,
-                at: Timestamp::now(),
-            };
-            starts
-                .lock()
-                .unwrap()
-                .entry((job.id, job.attempt))
-                .or_default()
-                .push(start);
-            tokio::time::sleep(RUN).await;
-            Ok(serde_json::Value::Null)
-        }
-    });
-    b.configure_task(task(), handler).await.unwrap();
+    b.configure_task(task(), recording_handler(&starts, RUN))
+        .await
+        .unwrap();
     let unused = Handler::from_async(|_| async { Ok(serde_json::Value::Null) });
     a.configure_task(task(), unused).await.unwrap();
-    let first_fire = (Timestamp::now() + SignedDuration::from_millis(1500))
-        .round(jiff::Unit::Second)
-        .unwrap();
-    let spec = format!(
-        r#"{{"type":"interval","microseconds":{},"start_time":"{first_fire}"}}"#,
-        INTERVAL.as_micros()
-    );
-    let schedule_ids: Vec<ScheduleId> = (0..SCHEDULES)
-        .map(|n| ScheduleId::new(format!("every-200ms-{n:02}")).unwrap())
-        .collect();
-    for id in &schedule_ids {
-        let options = ScheduleOptions {
-            coalesce: CoalescePolicy::All,
-            misfire_grace_time: None,
-            job_result_expiration_time: Duration::from_secs(3600),
-            ..ScheduleOptions::with_id(id.clone())
-        };
-        let trigger = Trigger::parse(&spec, Timestamp::now()).unwrap();
-        a.add_schedule(&task_id(), trigger, options).await.unwrap();
-    }
+    let (first_fire, schedule_ids) =
+        add_interval_schedules(&a, &task_id(), SCHEDULES, INTERVAL).await;
     b.start().await;
     a.start().await;
 

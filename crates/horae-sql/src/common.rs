@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use horae::error::{ObjectKind, StoreError};
 use horae::model::{Job, JobId, JobOutcome, JobResult};
-use horae::store::{JobRelease, JobReleaseRequest};
+use horae::store::{JobBatch, JobRelease, JobReleaseRequest};
 use jiff::Timestamp;
 
 /// `at + duration`, saturating at the largest timestamp (as the engine does).
@@ -70,6 +70,48 @@ pub(crate) fn settle_releases<'a>(
         }
     }
     (lost, kept)
+}
+
+/// Whether a job can no longer start at `now`: its start deadline has passed.
+pub(crate) fn past_deadline(job: &Job, now: Timestamp) -> bool {
+    job.start_deadline.is_some_and(|deadline| deadline < now)
+}
+
+/// Splits jobs just acquired (in hand-out order) into the batch to run and the releases
+/// that finish the ones past their start deadline as `missed_start_deadline`; the store
+/// writes those releases, then [`record_missed`] completes the batch.
+pub(crate) fn split_missed(jobs: Vec<Job>, now: Timestamp) -> (JobBatch, Vec<JobReleaseRequest>) {
+    let (missed, acquired): (Vec<_>, Vec<_>) =
+        jobs.into_iter().partition(|job| past_deadline(job, now));
+    let releases = missed
+        .iter()
+        .map(|job| JobReleaseRequest {
+            id: job.id,
+            lease_token: job.lease_token,
+            release: JobRelease::Finish(missed_deadline(job, now)),
+        })
+        .collect();
+    let batch = JobBatch {
+        acquired,
+        missed: Vec::new(),
+    };
+    (batch, releases)
+}
+
+/// Records in `batch` the results of the missed-deadline releases the store accepted (those
+/// not `lost`).
+pub(crate) fn record_missed(
+    batch: &mut JobBatch,
+    releases: Vec<JobReleaseRequest>,
+    lost: &[JobId],
+) {
+    batch.missed = releases
+        .into_iter()
+        .filter(|request| !lost.contains(&request.id))
+        .map(|request| match request.release {
+            JobRelease::Finish(result) | JobRelease::Retry { result, .. } => result,
+        })
+        .collect();
 }
 
 /// The result of a job found past its start deadline at acquisition.

@@ -590,8 +590,8 @@ mod tests {
 
     #[tokio::test]
     async fn opening_a_fresh_sqlite_file_creates_and_migrates_it_once() {
-        let path = std::env::temp_dir().join(format!("horae-open-{}.db", uuid::Uuid::now_v7()));
-        let url = StoreUrl::parse(&format!("sqlite://{}", path.display())).unwrap();
+        let file = horae_testkit::service::TempSqliteFile::new();
+        let url = StoreUrl::parse(&file.url()).unwrap();
         let options = OpenOptions::default();
         let first = SqlStore::open(&url, &options, |n| panic!("{n}"))
             .await
@@ -609,9 +609,6 @@ mod tests {
         second.store.drop_tables().await.unwrap();
         assert_eq!(second.store.migrate().await.unwrap(), first.to_version);
         second.store.close().await;
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
     }
 
     #[tokio::test]

@@ -135,6 +135,17 @@ pub(crate) fn schedule(row: &impl ReadRow) -> Result<Schedule, StoreError> {
     })
 }
 
+/// Decodes job rows that carry `ready_at` and `seq` as well, in hand-out order (oldest
+/// ready first): acquisition statements return their rows in no particular order.
+pub(crate) fn jobs_in_queue_order<R: ReadRow>(rows: &[R]) -> Result<Vec<Job>, StoreError> {
+    let mut jobs = rows
+        .iter()
+        .map(|row| Ok(((row.int("ready_at")?, row.int("seq")?), job(row)?)))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    jobs.sort_by_key(|(order, _)| *order);
+    Ok(jobs.into_iter().map(|(_, job)| job).collect())
+}
+
 /// Decodes a job row.
 pub(crate) fn job(row: &impl ReadRow) -> Result<Job, StoreError> {
     let token = row.int("lease_token")?;

@@ -29,13 +29,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use horae::broker::{EventBroker, LocalBroker};
-use horae::model::{CoalescePolicy, ExecutorKind, JobId, RetryPolicy, ScheduleId, Task, TaskId};
+use horae::model::{ExecutorKind, JobId, RetryPolicy, Task, TaskId};
 use horae::scheduler::handler::Handler;
-use horae::scheduler::{ScheduleOptions, Scheduler, SchedulerConfig};
+use horae::scheduler::{Scheduler, SchedulerConfig};
 use horae::store::DataStore;
-use horae::trigger::Trigger;
 use horae_sql::{PgBroker, PgBrokerOptions, PostgresOptions, PostgresStore, TablePrefix};
-use horae_testkit::cluster::{NodeThread, assert_one_job_per_fire_time, count_panics, eventually};
+use horae_testkit::cluster::{
+    NodeThread, Starts, add_interval_schedules, assert_one_job_per_fire_time, count_panics,
+    eventually, recording_handler,
+};
 use horae_testkit::service::{
     available, is_local_server, pg_ctlcluster, postgres_cluster_version, unique_prefix,
     url_from_env,
@@ -82,19 +84,6 @@ fn task() -> Task {
     ));
     task
 }
-
-/// One start of a job attempt, as its handler recorded it.
-#[derive(Debug, Clone)]
-struct Start {
-    node: String,
-    schedule: Option<ScheduleId>,
-    fire: Option<Timestamp>,
-    created: Timestamp,
-    at: Timestamp,
-}
-
-/// Every start of every job attempt: (job, attempt) → starts.
-type Starts = Arc<Mutex<BTreeMap<(JobId, u32), Vec<Start>>>>;
 
 /// The ad-hoc jobs the nodes added.
 #[derive(Default)]
@@ -148,28 +137,10 @@ async fn node(
         })
         .build()
         .unwrap();
-    let handler = Handler::from_async(move |ctx| {
-        let starts = starts.clone();
-        async move {
-            let job = &ctx.job;
-            let start = Start {
-                node: ctx.node_id.clone(),
-                schedule: job.schedule_id.clone(),
-                fire: job.scheduled_fire_time,
-                created: job.created_at,
-                at: Timestamp::now(),
-            };
-            starts
-                .lock()
-                .unwrap()
-                .entry((job.id, job.attempt))
-                .or_default()
-                .push(start);
-            tokio::time::sleep(RUN).await;
-            Ok(serde_json::Value::Null)
-        }
-    });
-    scheduler.configure_task(task(), handler).await.unwrap();
+    scheduler
+        .configure_task(task(), recording_handler(&starts, RUN))
+        .await
+        .unwrap();
     scheduler.start().await;
     ad_hoc.producers.fetch_add(1, Ordering::SeqCst);
     let producer = scheduler.clone();
@@ -250,29 +221,8 @@ async fn nodes_ride_out_a_postgresql_restart_under_load() {
         .unwrap();
     let unused = Handler::from_async(|_| async { Ok(serde_json::Value::Null) });
     admin.configure_task(task(), unused).await.unwrap();
-    let first_fire = (Timestamp::now() + SignedDuration::from_millis(1500))
-        .round(jiff::Unit::Second)
-        .unwrap();
-    let spec = format!(
-        r#"{{"type":"interval","microseconds":{},"start_time":"{first_fire}"}}"#,
-        INTERVAL.as_micros()
-    );
-    let schedule_ids: Vec<ScheduleId> = (0..SCHEDULES)
-        .map(|n| ScheduleId::new(format!("every-200ms-{n:02}")).unwrap())
-        .collect();
-    for id in &schedule_ids {
-        let options = ScheduleOptions {
-            coalesce: CoalescePolicy::All,
-            misfire_grace_time: None,
-            job_result_expiration_time: Duration::from_secs(3600),
-            ..ScheduleOptions::with_id(id.clone())
-        };
-        let trigger = Trigger::parse(&spec, Timestamp::now()).unwrap();
-        admin
-            .add_schedule(&task_id(), trigger, options)
-            .await
-            .unwrap();
-    }
+    let (first_fire, schedule_ids) =
+        add_interval_schedules(&admin, &task_id(), SCHEDULES, INTERVAL).await;
 
     let starts: Starts = Arc::default();
     let ad_hoc = Arc::new(AdHoc::default());

@@ -13,14 +13,16 @@
     reason = "tests fail by panicking"
 )]
 
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use horae::broker::{EventBroker, Subscription};
 use horae_sql::{PgBroker, PgBrokerOptions, PostgresStore};
 use horae_testkit::broker::event;
-use horae_testkit::service::{available, unique_prefix, url_from_env};
+use horae_testkit::service::{
+    available, is_local_server, pg_ctlcluster, postgres_cluster_version, unique_prefix,
+    url_from_env,
+};
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 
@@ -43,36 +45,6 @@ async fn pair() -> Option<(PgBroker, PgBroker)> {
     let first = available("PostgreSQL", PgBroker::connect(&url, options.clone()).await)?;
     let second = available("PostgreSQL", PgBroker::connect(&url, options).await)?;
     Some((first, second))
-}
-
-/// The version of the local cluster (`/etc/postgresql/<version>/main`).
-fn cluster_version() -> Option<String> {
-    let mut versions: Vec<String> = std::fs::read_dir("/etc/postgresql")
-        .ok()?
-        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
-        .filter(|name| {
-            std::path::Path::new("/etc/postgresql")
-                .join(name)
-                .join("main")
-                .is_dir()
-        })
-        .collect();
-    versions.sort_by_key(|version| version.parse::<u32>().unwrap_or(0));
-    versions.pop()
-}
-
-/// Runs `pg_ctlcluster <version> main <action>`.
-fn pg_ctlcluster(version: &str, action: &str) {
-    let output = Command::new("pg_ctlcluster")
-        .args(["--skip-systemctl-redirect", version, "main", action])
-        .output()
-        .expect("pg_ctlcluster runs");
-    assert!(
-        output.status.success(),
-        "pg_ctlcluster {action} failed: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 /// Waits until the server accepts connections (and queries) again.
@@ -100,17 +72,11 @@ async fn delivery_resumes_after_the_server_restarts() {
     let Some((first, second)) = pair().await else {
         return;
     };
-    let local_server = [
-        "@127.0.0.1:5432/",
-        "@localhost:5432/",
-        "@127.0.0.1/",
-        "@localhost/",
-    ];
-    if !local_server.iter().any(|server| url().contains(server)) {
+    if !is_local_server(&url(), 5432) {
         eprintln!("note: skipping the restart test, HORAE_PG_URL is not the local server");
         return;
     }
-    let Some(version) = cluster_version() else {
+    let Some(version) = postgres_cluster_version() else {
         eprintln!("note: skipping the restart test, no cluster in /etc/postgresql");
         return;
     };

@@ -7,7 +7,6 @@
     reason = "tests fail by panicking"
 )]
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,29 +14,8 @@ use horae::error::StoreError;
 use horae::model::{ExecutorKind, Job, Task, TaskId};
 use horae::store::DataStore;
 use horae_sql::{SqliteOptions, SqliteStore, TablePrefix};
+use horae_testkit::service::TempSqliteFile;
 use jiff::Timestamp;
-
-/// A database file under cargo's target/tmp, removed (with its WAL files) when dropped.
-struct TempDb(PathBuf);
-
-impl TempDb {
-    fn new() -> TempDb {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-        TempDb(dir.join(format!("horae-test-{}.db", uuid::Uuid::now_v7())))
-    }
-
-    fn url(&self) -> String {
-        format!("sqlite://{}", self.0.display())
-    }
-}
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
-        }
-    }
-}
 
 mod in_memory {
     use super::*;
@@ -52,7 +30,7 @@ mod in_a_file {
 
     horae_testkit::store_conformance_tests!(|| async {
         // The factory hands out only the store, so the file stays (in target/tmp).
-        let db = TempDb::new();
+        let db = TempSqliteFile::new();
         let store = SqliteStore::connect(&db.url()).await.unwrap();
         std::mem::forget(db);
         Arc::new(store) as Arc<dyn DataStore>
@@ -65,7 +43,7 @@ fn task(id: &str) -> Task {
 
 #[tokio::test]
 async fn data_survives_reopening_and_migrations_run_once() {
-    let db = TempDb::new();
+    let db = TempSqliteFile::new();
     let now = Timestamp::now();
     {
         let store = SqliteStore::connect(&db.url()).await.unwrap();
@@ -88,7 +66,7 @@ async fn data_survives_reopening_and_migrations_run_once() {
 
 #[tokio::test]
 async fn prefixes_keep_installations_apart() {
-    let db = TempDb::new();
+    let db = TempSqliteFile::new();
     let with_prefix = |prefix: &str| SqliteOptions {
         prefix: TablePrefix::new(prefix).unwrap(),
         ..SqliteOptions::default()
@@ -106,7 +84,7 @@ async fn prefixes_keep_installations_apart() {
 
 #[tokio::test]
 async fn a_newer_schema_is_refused_with_a_clear_error() {
-    let db = TempDb::new();
+    let db = TempSqliteFile::new();
     let store = SqliteStore::connect(&db.url()).await.unwrap();
     sqlx::query("INSERT INTO horae_schema_version (version) VALUES (99)")
         .execute(store.pool())
@@ -135,7 +113,7 @@ async fn bad_urls_and_unopenable_files_are_clear_errors() {
 /// Two stores on one file stand for two processes: every job is handed out once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_sharing_a_file_never_get_the_same_job() {
-    let db = TempDb::new();
+    let db = TempSqliteFile::new();
     let first = Arc::new(SqliteStore::connect(&db.url()).await.unwrap());
     let second = Arc::new(SqliteStore::connect(&db.url()).await.unwrap());
     let mut unlimited = task("shared");

@@ -1,18 +1,115 @@
 //! Helpers for tests that run several scheduler nodes in one process: each node on its own
 //! thread and runtime, a process-wide panic count, polling for a condition instead of
-//! sleeping for a fixed time, and the check that every fire time got exactly one job.
+//! sleeping for a fixed time, a log of every job start, interval schedules that keep every
+//! fire time, and the check that every fire time got exactly one job.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use horae::model::{JobId, ScheduleId};
+use horae::model::{CoalescePolicy, JobId, ScheduleId, TaskId};
+use horae::scheduler::handler::Handler;
+use horae::scheduler::{ScheduleOptions, Scheduler};
 use horae::store::DataStore;
+use horae::trigger::Trigger;
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::oneshot;
+
+/// One start of a job attempt, as its handler recorded it.
+#[derive(Debug, Clone)]
+pub struct Start {
+    /// The node that started it.
+    pub node: String,
+    /// The job's schedule (`None` for an ad-hoc job).
+    pub schedule: Option<ScheduleId>,
+    /// The fire time the job was created for.
+    pub fire: Option<Timestamp>,
+    /// When the job was added.
+    pub created: Timestamp,
+    /// When the handler started.
+    pub at: Timestamp,
+}
+
+impl Start {
+    /// How long after being added the job started.
+    pub fn latency(&self) -> Duration {
+        Duration::try_from(self.at - self.created).unwrap_or_default()
+    }
+}
+
+/// Every start of every job attempt: (job, attempt) → starts (more than one is a double
+/// start).
+pub type Starts = Arc<Mutex<BTreeMap<(JobId, u32), Vec<Start>>>>;
+
+/// A handler that records each start in `starts`, then runs for `run`.
+pub fn recording_handler(starts: &Starts, run: Duration) -> Handler {
+    let starts = starts.clone();
+    Handler::from_async(move |ctx| {
+        let starts = starts.clone();
+        async move {
+            let job = &ctx.job;
+            let start = Start {
+                node: ctx.node_id.clone(),
+                schedule: job.schedule_id.clone(),
+                fire: job.scheduled_fire_time,
+                created: job.created_at,
+                at: Timestamp::now(),
+            };
+            starts
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .entry((job.id, job.attempt))
+                .or_default()
+                .push(start);
+            tokio::time::sleep(run).await;
+            Ok(serde_json::Value::Null)
+        }
+    })
+}
+
+/// Adds `count` interval schedules of `task` through `scheduler`, firing every `interval`
+/// from the first whole second at least 1.5 s ahead, with coalesce `all`, no misfire grace
+/// limit and results kept for an hour, so every fire time (even one missed during an
+/// outage) gets a job. Returns the first fire time and the schedule ids.
+///
+/// # Panics
+///
+/// When the scheduler refuses a schedule.
+pub async fn add_interval_schedules(
+    scheduler: &Scheduler,
+    task: &TaskId,
+    count: usize,
+    interval: Duration,
+) -> (Timestamp, Vec<ScheduleId>) {
+    let first_fire = (Timestamp::now() + SignedDuration::from_millis(1500))
+        .round(jiff::Unit::Second)
+        .expect("a timestamp rounds to the second");
+    let spec = format!(
+        r#"{{"type":"interval","microseconds":{},"start_time":"{first_fire}"}}"#,
+        interval.as_micros()
+    );
+    let every = horae::duration::format_duration(interval);
+    let ids: Vec<ScheduleId> = (0..count)
+        .map(|n| ScheduleId::new(format!("every-{every}-{n:02}")).expect("a valid id"))
+        .collect();
+    for id in &ids {
+        let options = ScheduleOptions {
+            coalesce: CoalescePolicy::All,
+            misfire_grace_time: None,
+            job_result_expiration_time: Duration::from_secs(3600),
+            ..ScheduleOptions::with_id(id.clone())
+        };
+        let trigger = Trigger::parse(&spec, Timestamp::now()).expect("a valid trigger");
+        scheduler
+            .add_schedule(task, trigger, options)
+            .await
+            .expect("the schedule is added");
+    }
+    (first_fire, ids)
+}
 
 /// A node on its own thread and Tokio runtime (two workers), as a separate process would
 /// be: its connections and tasks live on its runtime, and whatever it still has running

@@ -171,6 +171,38 @@ fn local_redis() -> SocketAddr {
     LOCAL_REDIS.parse().expect("a socket address")
 }
 
+/// A fresh SQLite database path in the temp directory (no file yet), removed with its WAL
+/// files when dropped.
+#[derive(Debug)]
+pub struct TempSqliteFile(std::path::PathBuf);
+
+impl TempSqliteFile {
+    /// A new, unused path.
+    pub fn new() -> TempSqliteFile {
+        let name = format!("horae-test-{}.db", uuid::Uuid::now_v7());
+        TempSqliteFile(std::env::temp_dir().join(name))
+    }
+
+    /// The store URL of the file: `sqlite://PATH`.
+    pub fn url(&self) -> String {
+        format!("sqlite://{}", self.0.display())
+    }
+}
+
+impl Default for TempSqliteFile {
+    fn default() -> TempSqliteFile {
+        TempSqliteFile::new()
+    }
+}
+
+impl Drop for TempSqliteFile {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::is_local_server;

@@ -5,30 +5,9 @@
 use std::time::{Duration, Instant};
 
 use horae_sql::{OpenOptions, SqlStore, StoreUrl, TablePrefix};
-use horae_testkit::service::{unique_prefix, url_from_env};
+use horae_testkit::service::{TempSqliteFile, unique_prefix, url_from_env};
 
 use crate::{horae, reachable, stderr, stdout};
-
-/// A fresh SQLite file path in the temp directory, removed (with its WAL files) on drop.
-struct TempDb(std::path::PathBuf);
-
-impl TempDb {
-    fn new() -> TempDb {
-        TempDb(std::env::temp_dir().join(format!("horae-it-{}.db", uuid::Uuid::now_v7())))
-    }
-
-    fn url(&self) -> String {
-        format!("sqlite://{}", self.0.display())
-    }
-}
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
-        }
-    }
-}
 
 /// The version in `migrated ... from version 0 to N`.
 fn migrated_to(line: &str) -> u32 {
@@ -40,7 +19,7 @@ fn migrated_to(line: &str) -> u32 {
 
 #[test]
 fn a_fresh_sqlite_file_is_created_migrated_once_and_then_left_alone() {
-    let db = TempDb::new();
+    let db = TempSqliteFile::new();
     let url = db.url();
     let first = horae(&["migrate", "--store", &url], None);
     assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));

@@ -11,11 +11,10 @@ use horae::model::{Job, JobResult, Schedule, Task};
 use horae::store::{JobBatch, Reaped, StoreResult, reaped_retry_delay};
 use jiff::Timestamp;
 use sqlx::Row;
-use sqlx::mysql::MySqlRow;
 
 use super::{BATCH, MysqlStore, marks};
 use crate::codec::{driver_error, micros};
-use crate::common::{abandoned, add, missed_deadline};
+use crate::common::{abandoned, add, missed_deadline, past_deadline};
 use crate::rows::SCHEDULE_COLUMNS;
 use crate::rows::{self, JOB_COLUMNS, TASK_COLUMNS};
 
@@ -159,25 +158,21 @@ impl MysqlStore {
                 .await
                 .map_err(driver_error)?,
         );
-        let mut candidates = found
-            .iter()
-            .map(|row| Ok((queue_order(row)?, rows::job(row)?)))
-            .collect::<StoreResult<Vec<_>>>()?;
-        candidates.sort_by_key(|(order, _)| *order);
+        let candidates = rows::jobs_in_queue_order(&found)?;
 
         // Lock the rows of the tasks involved (in id order, so nodes never deadlock on
         // them) and count their running jobs: a second node waits here until this one
         // commits, then counts the jobs leased now.
         let tasks: BTreeSet<String> = candidates
             .iter()
-            .filter(|(_, job)| !past_deadline(job, now))
-            .map(|(_, job)| job.task_id.to_string())
+            .filter(|job| !past_deadline(job, now))
+            .map(|job| job.task_id.to_string())
             .collect();
         let limits = self.lock_task_limits(&mut tx, &tasks).await?;
         let mut running = self.running_jobs(&mut tx, &limits, now_us).await?;
 
         let mut missed = Vec::new();
-        for (_, job) in candidates {
+        for job in candidates {
             if batch.acquired.len() == limit {
                 break;
             }
@@ -379,16 +374,4 @@ impl MysqlStore {
         tx.commit().await.map_err(driver_error)?;
         Ok(reaped)
     }
-}
-
-/// A candidate job's place in the queue: `(ready_at, seq)`.
-fn queue_order(row: &MySqlRow) -> StoreResult<(i64, i64)> {
-    Ok((
-        row.try_get("ready_at").map_err(driver_error)?,
-        row.try_get("seq").map_err(driver_error)?,
-    ))
-}
-
-fn past_deadline(job: &Job, now: Timestamp) -> bool {
-    job.start_deadline.is_some_and(|deadline| deadline < now)
 }

@@ -28,8 +28,8 @@ use sqlx::{AssertSqlSafe, Connection, Postgres, Row};
 
 use crate::codec::{self, driver_error, micros, micros_opt};
 use crate::common::{
-    abandoned, add, first_releases, lease_lost, missed_deadline, not_found, redacted,
-    release_result, settle_releases,
+    abandoned, add, first_releases, lease_lost, not_found, record_missed, redacted, release_result,
+    settle_releases, split_missed,
 };
 use crate::lookup::Lookups;
 use crate::prefix::TablePrefix;
@@ -429,59 +429,28 @@ impl PostgresStore {
             .fetch_all(&self.pool)
             .await
             .map_err(driver_error)?;
-        let mut acquired = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let order: (i64, i64) = (
-                row.try_get("ready_at").map_err(driver_error)?,
-                row.try_get("seq").map_err(driver_error)?,
-            );
-            acquired.push((order, rows::job(row)?));
-        }
-        acquired.sort_by_key(|(order, _)| *order);
-        let mut batch = JobBatch::default();
-        let mut missed = Vec::new();
-        for (_, job) in acquired {
-            if job.start_deadline.is_none_or(|deadline| deadline >= now) {
-                batch.acquired.push(job);
-            } else {
-                missed.push(job);
-            }
-        }
+        let (mut batch, missed) = split_missed(rows::jobs_in_queue_order(&rows)?, now);
         if !missed.is_empty() {
-            batch.missed = self.finish_missed(node, missed, now).await?;
+            let lost = self.release_batch(node, &missed).await?;
+            record_missed(&mut batch, missed, &lost);
         }
         Ok(batch)
     }
 
-    /// Finishes jobs this node just acquired past their start deadline: removes them (fenced
-    /// by token) and stores their `missed_start_deadline` results, in one transaction.
-    async fn finish_missed(
+    /// Releases a batch in one transaction, each job fenced by `node` and its lease token;
+    /// returns the ids `node` no longer held, in batch order.
+    async fn release_batch(
         &self,
         node: &str,
-        jobs: Vec<Job>,
-        now: Timestamp,
-    ) -> StoreResult<Vec<horae::model::JobResult>> {
+        releases: &[JobReleaseRequest],
+    ) -> StoreResult<Vec<JobId>> {
+        let mut held = HashSet::with_capacity(releases.len());
         let mut tx = self.begin().await?;
-        let mut results = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            let removed = sqlx::query(self.sql(
-                "DELETE FROM {p}jobs WHERE id = $1 AND acquired_by = $2 AND lease_token = $3",
-            ))
-            .bind(job.id.to_string())
-            .bind(node)
-            .bind(codec::token(job.lease_token))
-            .execute(&mut *tx)
-            .await
-            .map_err(driver_error)?;
-            if removed.rows_affected() == 0 {
-                continue;
-            }
-            let result = missed_deadline(&job, now);
-            self.store_result(&mut tx, &result).await?;
-            results.push(result);
+        for chunk in first_releases(releases).chunks(ROWS_PER_RELEASE) {
+            held.extend(self.release_chunk(&mut tx, node, chunk).await?);
         }
         tx.commit().await.map_err(driver_error)?;
-        Ok(results)
+        Ok(settle_releases(releases, &held).0)
     }
 
     /// Releases distinct jobs in one statement: the fenced deletes (finished) and updates
@@ -1060,15 +1029,7 @@ impl DataStore for PostgresStore {
         node: &'a str,
         releases: Vec<JobReleaseRequest>,
     ) -> BoxFuture<'a, StoreResult<Vec<JobId>>> {
-        Box::pin(async move {
-            let mut held = HashSet::with_capacity(releases.len());
-            let mut tx = self.begin().await?;
-            for chunk in first_releases(&releases).chunks(ROWS_PER_RELEASE) {
-                held.extend(self.release_chunk(&mut tx, node, chunk).await?);
-            }
-            tx.commit().await.map_err(driver_error)?;
-            Ok(settle_releases(&releases, &held).0)
-        })
+        Box::pin(async move { self.release_batch(node, &releases).await })
     }
 
     fn extend_leases<'a>(

@@ -8,13 +8,13 @@ use std::time::Duration;
 use horae::model::{JobId, JobResult};
 use horae::store::{JobBatch, JobRelease, JobReleaseRequest, StoreResult};
 use jiff::Timestamp;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::{ROWS_PER_INSERT, SqliteStore};
 use crate::codec::{self, driver_error, micros};
 use crate::common::{
-    add, first_releases, missed_deadline, release_keeps_result, release_result,
-    requeue_assignments, settle_releases,
+    add, first_releases, record_missed, release_keeps_result, requeue_assignments, settle_releases,
+    split_missed,
 };
 use crate::rows::{self, JOB_COLUMNS};
 
@@ -89,40 +89,10 @@ impl SqliteStore {
             .fetch_all(&self.pool)
             .await
             .map_err(driver_error)?;
-        let mut acquired = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let order: (i64, i64) = (
-                row.try_get("ready_at").map_err(driver_error)?,
-                row.try_get("seq").map_err(driver_error)?,
-            );
-            acquired.push((order, rows::job(row)?));
-        }
-        acquired.sort_by_key(|(order, _)| *order);
-        let mut batch = JobBatch::default();
-        let (missed, acquired): (Vec<_>, Vec<_>) = acquired
-            .into_iter()
-            .map(|(_, job)| job)
-            .partition(|job| job.start_deadline.is_some_and(|deadline| deadline < now));
-        batch.acquired = acquired;
+        let (mut batch, missed) = split_missed(rows::jobs_in_queue_order(&rows)?, now);
         if !missed.is_empty() {
-            let releases: Vec<JobReleaseRequest> = missed
-                .iter()
-                .map(|job| JobReleaseRequest {
-                    id: job.id,
-                    lease_token: job.lease_token,
-                    release: JobRelease::Finish(missed_deadline(job, now)),
-                })
-                .collect();
-            let lost: HashSet<JobId> = self
-                .release_batch(node, &releases)
-                .await?
-                .into_iter()
-                .collect();
-            batch.missed = releases
-                .iter()
-                .filter(|request| !lost.contains(&request.id))
-                .map(|request| release_result(&request.release).clone())
-                .collect();
+            let lost = self.release_batch(node, &missed).await?;
+            record_missed(&mut batch, missed, &lost);
         }
         Ok(batch)
     }
@@ -190,14 +160,7 @@ impl SqliteStore {
                  AND acquired_by = ",
             ));
             delete.push_bind(node).push(" RETURNING id");
-            let ids: Vec<String> = delete
-                .build_query_scalar()
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(driver_error)?;
-            for id in ids {
-                held.insert(codec::parse("id", &id)?);
-            }
+            collect_held(conn, delete, held).await?;
         }
         Ok(())
     }
@@ -228,14 +191,7 @@ impl SqliteStore {
                 requeue_assignments("v.at", "MAX")
             )));
             update.push_bind(node).push(" RETURNING id");
-            let ids: Vec<String> = update
-                .build_query_scalar()
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(driver_error)?;
-            for id in ids {
-                held.insert(codec::parse("id", &id)?);
-            }
+            collect_held(conn, update, held).await?;
         }
         Ok(())
     }
@@ -255,4 +211,21 @@ impl SqliteStore {
         }
         Ok(())
     }
+}
+
+/// Runs a fenced statement returning the ids of the rows `node` held; adds them to `held`.
+async fn collect_held(
+    conn: &mut SqliteConnection,
+    mut statement: QueryBuilder<Sqlite>,
+    held: &mut HashSet<JobId>,
+) -> StoreResult<()> {
+    let ids: Vec<String> = statement
+        .build_query_scalar()
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(driver_error)?;
+    for id in ids {
+        held.insert(codec::parse("id", &id)?);
+    }
+    Ok(())
 }

@@ -168,7 +168,9 @@ impl JobProcessor {
     /// How many more jobs this node may acquire now.
     fn free_places(&self) -> usize {
         let max = self.config.max_concurrent_jobs;
-        // Back-pressure: while the store does not take releases, stop taking work.
+        // Back-pressure: stop taking work while releases for twice the node's capacity are
+        // unwritten (the store does not take them); below that, acquiring overlaps the
+        // writing of the previous batch's releases.
         if lock(&self.releases).unwritten >= max.saturating_mul(2) {
             return 0;
         }
