@@ -203,3 +203,69 @@ async fn max_running_jobs_holds_while_nodes_race() {
     }
     assert_eq!(finished.load(Ordering::SeqCst), 200);
 }
+
+/// The store vacuums its jobs table itself once it has left `vacuum_every` dead rows in
+/// it (autovacuum visits a database at most once a minute, and not at all where it is off).
+#[tokio::test]
+async fn the_jobs_table_is_vacuumed_after_enough_changes() {
+    let prefix = fresh_prefix();
+    let url = url();
+    PostgresStore::create_database_if_missing(&url)
+        .await
+        .unwrap();
+    let options = PostgresOptions {
+        prefix: prefix.clone(),
+        max_connections: 4,
+        vacuum_every: 40,
+        ..PostgresOptions::default()
+    };
+    let store = PostgresStore::connect_with(&url, options).await.unwrap();
+    let vacuums = || async {
+        let count: i64 =
+            sqlx::query_scalar("SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = $1")
+                .bind(format!("{prefix}jobs"))
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        count
+    };
+    store.put_task(task("t", None)).await.unwrap();
+    let now = Timestamp::now();
+    let jobs: Vec<Job> = (0..30)
+        .map(|_| Job::new(TaskId::new("t").unwrap(), now))
+        .collect();
+    store.add_jobs(jobs).await.unwrap();
+    // 30 acquisitions leave 30 dead row versions: not yet enough.
+    let batch = store
+        .acquire_and_start_jobs("n1", Duration::from_secs(30), 30, now)
+        .await
+        .unwrap();
+    assert_eq!(batch.acquired.len(), 30);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(vacuums().await, 0, "vacuumed before 40 dead rows");
+    // Releasing them makes 60.
+    let releases = batch
+        .acquired
+        .iter()
+        .map(|job| horae::store::JobReleaseRequest {
+            id: job.id,
+            lease_token: job.lease_token,
+            release: horae::store::JobRelease::Finish(horae::model::JobResult::new(
+                job,
+                horae::model::JobOutcome::Success,
+                Some(now),
+                now,
+            )),
+        })
+        .collect();
+    assert!(store.release_jobs("n1", releases).await.unwrap().is_empty());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while vacuums().await == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the jobs table was not vacuumed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    store.drop_tables().await.unwrap();
+}

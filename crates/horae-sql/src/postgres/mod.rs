@@ -7,10 +7,17 @@
 //! Releases are single fenced statements (invariant 3); releasing schedules and inserting
 //! their jobs share one transaction (invariant 6). The hot paths take one or two round
 //! trips per batch: acquisition, start, release and lease extension are each one statement.
+//! Releases and lease extensions lock their rows in id order, so the two never deadlock,
+//! and the hot statements find rows by id or by a lateral index lookup rather than a join
+//! the planner chooses: a queue table that was empty when last vacuumed or analyzed looks
+//! empty to the planner, which would otherwise scan the whole table once per row. The
+//! store vacuums its busy tables itself (`vacuum` module).
 
 mod schema;
+mod vacuum;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use horae::clock::BoxFuture;
@@ -34,6 +41,7 @@ use crate::common::{
 use crate::lookup::Lookups;
 use crate::prefix::TablePrefix;
 use crate::rows::{self, JOB_COLUMNS, RESULT_COLUMNS, SCHEDULE_COLUMNS, TASK_COLUMNS};
+use vacuum::Vacuums;
 
 /// How a [`PostgresStore`] connects.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +53,10 @@ pub struct PostgresOptions {
     /// How long an operation waits for a connection before failing with a transient error
     /// (default 5 s); it bounds how long a node hangs while the database is down.
     pub acquire_timeout: Duration,
+    /// Vacuum the jobs or schedules table each time this store has left this many dead row
+    /// versions in it (default 50,000; 0 leaves vacuuming to autovacuum). A busy queue
+    /// outpaces autovacuum, and the dead index entries slow acquisition down.
+    pub vacuum_every: u64,
 }
 
 impl Default for PostgresOptions {
@@ -53,6 +65,7 @@ impl Default for PostgresOptions {
             prefix: TablePrefix::default(),
             max_connections: 10,
             acquire_timeout: Duration::from_secs(5),
+            vacuum_every: 50_000,
         }
     }
 }
@@ -62,6 +75,7 @@ impl Default for PostgresOptions {
 pub struct PostgresStore {
     pool: PgPool,
     prefix: TablePrefix,
+    vacuums: Arc<Vacuums>,
 }
 
 /// Releases per statement (bounded for memory, not by a bind limit: arrays are one bind each).
@@ -111,9 +125,15 @@ impl PostgresStore {
                 let error = driver_error(e);
                 StoreError::Unavailable(format!("cannot connect to PostgreSQL at {shown}: {error}"))
             })?;
+        let vacuums = Arc::new(Vacuums::new(
+            pool.clone(),
+            &options.prefix,
+            options.vacuum_every,
+        ));
         let store = PostgresStore {
             pool,
             prefix: options.prefix,
+            vacuums,
         };
         store.migrate().await?;
         Ok(store)
@@ -429,6 +449,7 @@ impl PostgresStore {
             .fetch_all(&self.pool)
             .await
             .map_err(driver_error)?;
+        self.vacuums.jobs_changed(rows.len());
         let (mut batch, missed) = split_missed(rows::jobs_in_queue_order(&rows)?, now);
         if !missed.is_empty() {
             let lost = self.release_batch(node, &missed).await?;
@@ -446,10 +467,14 @@ impl PostgresStore {
     ) -> StoreResult<Vec<JobId>> {
         let mut held = HashSet::with_capacity(releases.len());
         let mut tx = self.begin().await?;
-        for chunk in first_releases(releases).chunks(ROWS_PER_RELEASE) {
+        // In id order, so the whole batch locks its rows in id order.
+        let mut firsts = first_releases(releases);
+        firsts.sort_by_key(|request| request.id);
+        for chunk in firsts.chunks(ROWS_PER_RELEASE) {
             held.extend(self.release_chunk(&mut tx, node, chunk).await?);
         }
         tx.commit().await.map_err(driver_error)?;
+        self.vacuums.jobs_changed(held.len());
         Ok(settle_releases(releases, &held).0)
     }
 
@@ -479,15 +504,21 @@ impl PostgresStore {
             .map(|r| release_result(&r.release))
             .filter(|result| result.should_store())
             .collect();
+        // The fenced rows are locked first, one index lookup each in the batch's order (by
+        // id, as lease extension locks them, so the two never deadlock); the changes then
+        // find them by id, a plan that holds whatever the table's statistics say.
         let changes = "WITH v AS (SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[]) \
                AS v(id, token, retry_at)), \
-             finished AS (DELETE FROM {p}jobs j USING v WHERE j.id = v.id \
-               AND j.acquired_by = $4 AND j.lease_token = v.token AND v.retry_at IS NULL \
+             held AS (SELECT h.id, v.retry_at FROM v CROSS JOIN LATERAL (SELECT j.id \
+               FROM {p}jobs j WHERE j.id = v.id AND j.acquired_by = $4 \
+               AND j.lease_token = v.token FOR UPDATE) h), \
+             finished AS (DELETE FROM {p}jobs j \
+               WHERE j.id = ANY(ARRAY(SELECT id FROM held WHERE retry_at IS NULL)) \
                RETURNING j.id), \
              retried AS (UPDATE {p}jobs j SET attempt = j.attempt + 1, started_at = NULL, \
-               acquired_by = NULL, acquired_until = NULL, not_before = v.retry_at, \
-               ready_at = GREATEST(j.created_at, v.retry_at) FROM v WHERE j.id = v.id \
-               AND j.acquired_by = $4 AND j.lease_token = v.token AND v.retry_at IS NOT NULL \
+               acquired_by = NULL, acquired_until = NULL, not_before = h.retry_at, \
+               ready_at = GREATEST(j.created_at, h.retry_at) FROM held h WHERE j.id = h.id \
+               AND j.id = ANY(ARRAY(SELECT id FROM held WHERE retry_at IS NOT NULL)) \
                RETURNING j.id), \
              released AS (SELECT id FROM finished UNION ALL SELECT id FROM retried)";
         let sql = if kept.is_empty() {
@@ -812,10 +843,10 @@ impl DataStore for PostgresStore {
         Box::pin(async move {
             let sql = format!(
                 "UPDATE {{p}}schedules SET acquired_by = $1, acquired_until = $2 \
-                 WHERE id IN (SELECT id FROM {{p}}schedules \
+                 WHERE id = ANY(ARRAY(SELECT id FROM {{p}}schedules \
                    WHERE NOT paused AND next_fire_time <= $3 \
                      AND (acquired_by IS NULL OR acquired_until < $3) \
-                   ORDER BY next_fire_time LIMIT $4 FOR UPDATE SKIP LOCKED) \
+                   ORDER BY next_fire_time LIMIT $4 FOR UPDATE SKIP LOCKED)) \
                  RETURNING {SCHEDULE_COLUMNS}"
             );
             let acquired = sqlx::query(self.sql(&sql))
@@ -826,6 +857,7 @@ impl DataStore for PostgresStore {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(driver_error)?;
+            self.vacuums.schedules_changed(acquired.len());
             let mut schedules = acquired
                 .iter()
                 .map(rows::schedule)
@@ -870,6 +902,7 @@ impl DataStore for PostgresStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(driver_error)?;
+            self.vacuums.schedules_changed(released.len());
             let released: HashSet<String> = released.into_iter().collect();
             let mut report = ScheduleReleaseReport::default();
             let mut jobs = Vec::new();
@@ -1042,13 +1075,17 @@ impl DataStore for PostgresStore {
         Box::pin(async move {
             let mut lost = Vec::new();
             if !jobs.is_empty() {
+                // Locked first in id order, as releases lock them (the two never deadlock).
+                let mut jobs = jobs.to_vec();
+                jobs.sort_unstable();
                 let ids: Vec<String> = jobs.iter().map(|(id, _)| id.to_string()).collect();
                 let tokens: Vec<i64> = jobs.iter().map(|(_, t)| codec::token(*t)).collect();
                 let kept: Vec<String> = sqlx::query_scalar(self.sql(
-                    "UPDATE {p}jobs j SET acquired_until = $1 \
-                     FROM UNNEST($2::text[], $3::bigint[]) AS v(id, token) \
-                     WHERE j.id = v.id AND j.lease_token = v.token AND j.acquired_by = $4 \
-                     RETURNING j.id",
+                    "WITH held AS (SELECT h.id FROM UNNEST($2::text[], $3::bigint[]) AS v(id, token) \
+                       CROSS JOIN LATERAL (SELECT j.id FROM {p}jobs j WHERE j.id = v.id \
+                       AND j.lease_token = v.token AND j.acquired_by = $4 FOR UPDATE) h) \
+                     UPDATE {p}jobs j SET acquired_until = $1 \
+                     WHERE j.id = ANY(ARRAY(SELECT id FROM held)) RETURNING j.id",
                 ))
                 .bind(micros(until))
                 .bind(ids)
@@ -1057,6 +1094,7 @@ impl DataStore for PostgresStore {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(driver_error)?;
+                self.vacuums.jobs_changed(kept.len());
                 let kept: HashSet<String> = kept.into_iter().collect();
                 lost.extend(
                     jobs.iter()

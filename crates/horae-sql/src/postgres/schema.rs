@@ -160,9 +160,11 @@ BEGIN
     chosen AS (
         SELECT ranked.id FROM ranked WHERE ranked.n <= ranked.free
         ORDER BY ranked.ready_at, ranked.seq LIMIT p_wanted)
+    -- Found by id (not joined): a queue that was empty when last vacuumed looks empty to
+    -- the planner, which would then scan the whole table once per chosen job.
     UPDATE {p}jobs j SET lease_token = j.lease_token + 1, acquired_by = p_node,
         acquired_until = p_until, started_at = p_started
-    FROM chosen WHERE j.id = chosen.id
+    WHERE j.id = ANY(ARRAY(SELECT chosen.id FROM chosen))
     RETURNING j.*;
 END
 $body$;

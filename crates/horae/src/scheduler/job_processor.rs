@@ -3,7 +3,9 @@
 //!
 //! Jobs are acquired in batches, as many as there are free places, and recorded as started
 //! in the same step (`acquire_and_start_jobs`), so a busy node costs the store one round
-//! trip per batch rather than per job. Every acquired job gets a run slot at once; a slot
+//! trip per batch rather than per job. Two acquisitions may be under way at once, each for
+//! up to half the places, reserved before the call: the store works on the next batch
+//! while the node starts the last one. Every acquired job gets a run slot at once; a slot
 //! that finishes a job takes the next one waiting, and the run loop tops the node up
 //! whenever places free. A slot checks the job's lease before starting it, so a node that
 //! stalled past its lease finds itself fenced off before starting anything (invariant 8).
@@ -44,6 +46,9 @@ use crate::store::{DataStore, JobRelease, JobReleaseRequest};
 
 /// The most releases written in one `release_jobs` call.
 const MAX_RELEASE_BATCH: usize = 1_000;
+
+/// Acquisitions that may be under way at once (each for up to its share of the places).
+const LANES: usize = 2;
 
 /// How a job processor works.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,8 +170,8 @@ impl JobProcessor {
         &self.running
     }
 
-    /// How many more jobs this node may acquire now.
-    fn free_places(&self) -> usize {
+    /// How many more jobs this node may acquire with `in_hand` jobs in hand.
+    fn free_places_at(&self, in_hand: usize) -> usize {
         let max = self.config.max_concurrent_jobs;
         // Back-pressure: stop taking work while releases for twice the node's capacity are
         // unwritten (the store does not take them); below that, acquiring overlaps the
@@ -174,7 +179,21 @@ impl JobProcessor {
         if lock(&self.releases).unwritten >= max.saturating_mul(2) {
             return 0;
         }
-        max.saturating_sub(self.in_hand.load(Ordering::SeqCst))
+        max.saturating_sub(in_hand)
+    }
+
+    /// Reserves up to half the node's places (two acquisitions overlap), as many as are free.
+    fn reserve_places(&self) -> usize {
+        let per_call = self.config.max_concurrent_jobs.div_ceil(LANES).max(1);
+        let mut taken = 0;
+        let _ = self
+            .in_hand
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |in_hand| {
+                let max = self.config.max_concurrent_jobs;
+                taken = self.free_places_at(in_hand).min(per_call).min(max);
+                Some(in_hand + taken)
+            });
+        taken
     }
 
     /// Acquires as many ready jobs as there are free places for and starts them; returns
@@ -187,17 +206,23 @@ impl JobProcessor {
         if self.is_stopping() {
             return Ok((0, 0));
         }
-        // Only this method adds jobs in hand, so places never overshoot. Set before
-        // counting, so a place freed meanwhile still wakes the run loop.
+        // Places are reserved before the call, so overlapping acquisitions never overshoot.
+        // Set before counting, so a place freed meanwhile still wakes the run loop.
         self.starved.store(true, Ordering::SeqCst);
-        let wanted = self.free_places();
+        let wanted = self.reserve_places();
         if wanted == 0 {
             return Ok((0, 0));
         }
         self.starved.store(false, Ordering::SeqCst);
-        let jobs = self.acquire(wanted).await?;
+        let jobs = match self.acquire(wanted).await {
+            Ok(jobs) => jobs,
+            Err(error) => {
+                self.in_hand.fetch_sub(wanted, Ordering::SeqCst);
+                return Err(error);
+            }
+        };
         let count = jobs.len();
-        self.in_hand.fetch_add(count, Ordering::SeqCst);
+        self.in_hand.fetch_sub(wanted - count, Ordering::SeqCst);
         let new_slots = {
             let mut slots = lock(&self.slots);
             slots.waiting.extend(jobs);
@@ -272,6 +297,11 @@ impl JobProcessor {
     /// Acquires and runs jobs until `shutdown`, woken by job events and freed places, with
     /// polling as the fallback; backs off while the store is unavailable (invariant 10).
     pub async fn run_loop(&self, shutdown: CancellationToken) {
+        tokio::join!(self.lane(&shutdown), self.lane(&shutdown));
+    }
+
+    /// One of the run loop's acquisition lanes.
+    async fn lane(&self, shutdown: &CancellationToken) {
         let wake_on = [
             EventKind::JobAdded,
             EventKind::JobReleased,

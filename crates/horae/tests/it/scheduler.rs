@@ -505,3 +505,59 @@ async fn seed_bug_scenario(clock: Arc<dyn Clock>, epoch: jiff::Timestamp) {
     fire_times.dedup();
     assert_eq!(fire_times.len(), queued);
 }
+
+/// A node never runs more jobs at once than its `max_concurrent_jobs`, however its
+/// acquisitions overlap, and every job still runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_never_runs_more_jobs_at_once_than_its_capacity() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const CAPACITY: usize = 3;
+    let scheduler = started(SchedulerConfig {
+        max_concurrent_jobs: CAPACITY,
+        ..fast("n1")
+    })
+    .await;
+    let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (now, peak) = (running.clone(), most.clone());
+    let mut busy = task("busy");
+    busy.max_running_jobs = None;
+    scheduler
+        .configure_task(
+            busy,
+            Handler::from_async(move |_| {
+                let (now, peak) = (now.clone(), peak.clone());
+                async move {
+                    let at_once = now.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(at_once, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    now.fetch_sub(1, Ordering::SeqCst);
+                    Ok(())
+                }
+            }),
+        )
+        .await
+        .unwrap();
+    let mut jobs = tokio::task::JoinSet::new();
+    for _ in 0..40 {
+        let scheduler = scheduler.clone();
+        jobs.spawn(async move {
+            scheduler
+                .run_job(&TaskId::new("busy").unwrap(), vec![])
+                .await
+                .unwrap()
+        });
+    }
+    let results = jobs.join_all().await;
+    assert!(results.iter().all(|r| r.outcome == JobOutcome::Success));
+    assert_eq!(results.len(), 40);
+    let peak = most.load(Ordering::SeqCst);
+    assert!(
+        peak <= CAPACITY,
+        "{peak} jobs ran at once on a node of capacity {CAPACITY}"
+    );
+    assert!(
+        peak > 1,
+        "jobs never overlapped, so the capacity was not exercised"
+    );
+    scheduler.stop().await;
+}
