@@ -114,8 +114,12 @@ impl PostgresStore {
             .map_err(|e| StoreError::Invalid(format!("PostgreSQL URL {shown:?}: {e}")))?;
         // The store's statements are short and run thousands of times a second; the JIT,
         // which large row estimates (a long queue) switch on, would spend tens of
-        // milliseconds compiling each of them.
-        let connect = connect.options([("jit", "off")]);
+        // milliseconds compiling each of them. And each of them finds its rows through an
+        // index, but a queue's statistics are always stale — vacuumed or analyzed while
+        // nearly empty, the jobs table looks too small for an index to pay — so the planner
+        // would scan the whole table (grown since by a backlog and dead rows) on every
+        // acquisition and release: sequential scans are off for store connections.
+        let connect = connect.options([("jit", "off"), ("enable_seqscan", "off")]);
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
