@@ -47,8 +47,10 @@ use crate::store::{DataStore, JobRelease, JobReleaseRequest};
 /// The most releases written in one `release_jobs` call.
 const MAX_RELEASE_BATCH: usize = 1_000;
 
-/// Acquisitions that may be under way at once (each for up to its share of the places).
+/// Acquisitions that may be under way at once (each for up to its share of the places):
+/// the run loop's lanes.
 const LANES: usize = 2;
+const _: () = assert!(LANES == 2, "run_loop joins two lanes");
 
 /// How a job processor works.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,8 +191,7 @@ impl JobProcessor {
         let _ = self
             .in_hand
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |in_hand| {
-                let max = self.config.max_concurrent_jobs;
-                taken = self.free_places_at(in_hand).min(per_call).min(max);
+                taken = self.free_places_at(in_hand).min(per_call);
                 Some(in_hand + taken)
             });
         taken
@@ -222,7 +223,8 @@ impl JobProcessor {
             }
         };
         let count = jobs.len();
-        self.in_hand.fetch_sub(wanted - count, Ordering::SeqCst);
+        self.in_hand
+            .fetch_sub(wanted.saturating_sub(count), Ordering::SeqCst);
         let new_slots = {
             let mut slots = lock(&self.slots);
             slots.waiting.extend(jobs);
