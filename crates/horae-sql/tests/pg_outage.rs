@@ -296,6 +296,12 @@ async fn nodes_ride_out_a_postgresql_restart_under_load() {
         results.is_ok_and(|results| added.iter().all(|(job, _, _)| results.contains_key(job)))
     })
     .await;
+    // The nodes run on for a while after the outage (they may have resumed and settled
+    // within a second), so the check below sees the schedules go on firing.
+    let run_on = (back_at + SignedDuration::from_millis(1500)).duration_since(Timestamp::now());
+    if let Ok(wait) = Duration::try_from(run_on) {
+        tokio::time::sleep(wait).await;
+    }
     for node in nodes {
         node.stop().await;
     }
