@@ -346,8 +346,7 @@ impl MysqlStore {
             let result = abandoned(job, now);
             match reaped_retry_delay(tasks.get(&job.task_id), job) {
                 Some(delay) => {
-                    self.requeue(&mut tx, &job.id, add(now, delay), None)
-                        .await?;
+                    self.requeue(&mut tx, &job.id, add(now, delay)).await?;
                     reaped.push(Reaped::Requeued {
                         job: job.id,
                         task_id: job.task_id.clone(),

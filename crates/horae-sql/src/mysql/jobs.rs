@@ -11,10 +11,7 @@ use sqlx::{MySql, QueryBuilder, Row};
 
 use super::{BATCH, MysqlStore, marks};
 use crate::codec::{self, driver_error, micros};
-use crate::common::{
-    first_releases, lease_lost, release_keeps_result, release_result, requeue_assignments,
-    settle_releases,
-};
+use crate::common::{first_releases, lease_lost, requeue_assignments, settle_releases};
 use crate::rows::{self, JOB_COLUMNS};
 
 impl MysqlStore {
@@ -104,94 +101,26 @@ impl MysqlStore {
         Ok(())
     }
 
-    /// Deletes a job; the row must be held by `node` with `token`.
-    pub(super) async fn delete_held_job(
-        &self,
-        conn: &mut MySqlConnection,
-        node: &str,
-        id: &JobId,
-        token: u64,
-    ) -> StoreResult<bool> {
-        let done = sqlx::query(
-            self.sql("DELETE FROM {p}jobs WHERE id = ? AND acquired_by = ? AND lease_token = ?"),
-        )
-        .bind(id.to_string())
-        .bind(node)
-        .bind(codec::token(token))
-        .execute(conn)
-        .await
-        .map_err(driver_error)?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// Queues a job again as its next attempt, not before `at`; with a fence, only if
-    /// `node` holds it with `token`.
+    /// Queues a job (already locked by the caller) again as its next attempt, not before
+    /// `at`.
     pub(super) async fn requeue(
         &self,
         conn: &mut MySqlConnection,
         id: &JobId,
         at: Timestamp,
-        fence: Option<(&str, u64)>,
-    ) -> StoreResult<bool> {
-        let mut sql = format!(
+    ) -> StoreResult<()> {
+        let sql = format!(
             "UPDATE {{p}}jobs SET {} WHERE id = ?",
             requeue_assignments("?", "GREATEST")
         );
-        if fence.is_some() {
-            sql.push_str(" AND acquired_by = ? AND lease_token = ?");
-        }
-        let mut query = sqlx::query(self.sql(&sql))
+        sqlx::query(self.sql(&sql))
             .bind(micros(at))
             .bind(micros(at))
-            .bind(id.to_string());
-        if let Some((node, token)) = fence {
-            query = query.bind(node).bind(codec::token(token));
-        }
-        let done = query.execute(conn).await.map_err(driver_error)?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// Applies a fenced release and stores its result; `false` when `node` does not hold
-    /// the job with `token` (nothing is written then).
-    pub(super) async fn release_in(
-        &self,
-        conn: &mut MySqlConnection,
-        node: &str,
-        id: &JobId,
-        token: u64,
-        release: &JobRelease,
-    ) -> StoreResult<bool> {
-        let held = match release {
-            JobRelease::Finish(_) => self.delete_held_job(conn, node, id, token).await?,
-            JobRelease::Retry { at, .. } => {
-                self.requeue(conn, id, *at, Some((node, token))).await?
-            }
-        };
-        if held {
-            self.store_results(conn, &[release_result(release)]).await?;
-        }
-        Ok(held)
-    }
-
-    pub(super) async fn release_job_once(
-        &self,
-        node: &str,
-        id: &JobId,
-        token: u64,
-        release: &JobRelease,
-    ) -> StoreResult<bool> {
-        if release_keeps_result(release) {
-            let mut tx = self.begin().await?;
-            let held = self.release_in(&mut tx, node, id, token, release).await?;
-            if held {
-                tx.commit().await.map_err(driver_error)?;
-            }
-            Ok(held)
-        } else {
-            // Nothing to keep: one fenced statement is the whole release.
-            let mut conn = self.pool.acquire().await.map_err(driver_error)?;
-            self.release_in(&mut conn, node, id, token, release).await
-        }
+            .bind(id.to_string())
+            .execute(conn)
+            .await
+            .map_err(driver_error)?;
+        Ok(())
     }
 
     /// Releases a batch in one transaction: per chunk of [`BATCH`] jobs, one `SELECT ...

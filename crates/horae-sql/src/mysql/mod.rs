@@ -478,8 +478,17 @@ impl DataStore for MysqlStore {
         release: JobRelease,
     ) -> BoxFuture<'a, StoreResult<()>> {
         Box::pin(async move {
-            let held = retrying(|| self.release_job_once(node, id, token, &release)).await?;
-            if held { Ok(()) } else { Err(lease_lost(id)) }
+            let request = [JobReleaseRequest {
+                id: *id,
+                lease_token: token,
+                release,
+            }];
+            let lost = retrying(|| self.release_jobs_once(node, &request)).await?;
+            if lost.is_empty() {
+                Ok(())
+            } else {
+                Err(lease_lost(id))
+            }
         })
     }
 

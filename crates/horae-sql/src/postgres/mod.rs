@@ -368,10 +368,10 @@ impl PostgresStore {
     }
 
     /// The `INSERT` of a result row from `$1…$10`, replacing an older one of the job.
-    fn result_insert(&self, select_from: &str) -> String {
+    fn result_insert(&self) -> String {
         self.prefix.apply(&format!(
             "INSERT INTO {{p}}results ({RESULT_COLUMNS}) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 {select_from} \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT (job_id) DO UPDATE SET task_id = EXCLUDED.task_id, \
                schedule_id = EXCLUDED.schedule_id, outcome = EXCLUDED.outcome, \
                attempt = EXCLUDED.attempt, started_at = EXCLUDED.started_at, \
@@ -407,28 +407,12 @@ impl PostgresStore {
         if !result.should_store() {
             return Ok(());
         }
-        let sql = self.result_insert("");
+        let sql = self.result_insert();
         Self::bind_result(sqlx::query(AssertSqlSafe(sql)), result)
             .execute(conn)
             .await
             .map_err(driver_error)?;
         Ok(())
-    }
-
-    /// The fenced change a release makes to the job row, as SQL over `$11…$14`
-    /// (id, node, token, retry time) returning the job id when `node` held it.
-    fn release_change(&self, release: &JobRelease) -> String {
-        self.prefix.apply(match release {
-            JobRelease::Finish(_) => {
-                "DELETE FROM {p}jobs WHERE id = $11 AND acquired_by = $12 AND lease_token = $13 \
-                 RETURNING id"
-            }
-            JobRelease::Retry { .. } => {
-                "UPDATE {p}jobs SET attempt = attempt + 1, started_at = NULL, acquired_by = NULL, \
-                 acquired_until = NULL, not_before = $14, ready_at = GREATEST(created_at, $14) \
-                 WHERE id = $11 AND acquired_by = $12 AND lease_token = $13 RETURNING id"
-            }
-        })
     }
 
     /// Leases up to `limit` ready jobs until `until` in one call of the acquisition function
@@ -1029,31 +1013,15 @@ impl DataStore for PostgresStore {
         release: JobRelease,
     ) -> BoxFuture<'a, StoreResult<()>> {
         Box::pin(async move {
-            let result = release_result(&release);
-            let change = self.release_change(&release);
-            // One statement either way: the fenced change alone, or the change feeding the
-            // result row, so a result is written only when the release is accepted.
-            let sql = if result.should_store() {
-                format!(
-                    "WITH changed AS ({change}) {}",
-                    self.result_insert("FROM changed")
-                )
-            } else {
-                change
+            let request = JobReleaseRequest {
+                id: *id,
+                lease_token: token,
+                release,
             };
-            let retry_at = match &release {
-                JobRelease::Retry { at, .. } => Some(micros(*at)),
-                JobRelease::Finish(_) => None,
-            };
-            let held = Self::bind_result(sqlx::query(AssertSqlSafe(sql)), result)
-                .bind(id.to_string())
-                .bind(node)
-                .bind(codec::token(token))
-                .bind(retry_at)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(driver_error)?;
-            if held.is_some() {
+            let lost = self
+                .release_batch(node, std::slice::from_ref(&request))
+                .await?;
+            if lost.is_empty() {
                 Ok(())
             } else {
                 Err(lease_lost(id))
