@@ -98,6 +98,7 @@ read_row!(sqlx::mysql::MySqlRow);
 pub(crate) fn task(row: &impl ReadRow) -> Result<Task, StoreError> {
     let max_running_jobs = row.int_opt("max_running_jobs")?;
     Ok(Task {
+        action: None, // TEMP(store helper): persist the action
         id: row.parsed("id")?,
         executor: row.parsed("executor")?,
         max_running_jobs: max_running_jobs

@@ -222,6 +222,7 @@ impl MysqlStore {
         .await
         .map_err(driver_error)?;
         let mut report = CleanupReport {
+            dead_nodes: 0,
             expired_results: usize::try_from(expired.rows_affected()).unwrap_or(usize::MAX),
             finished_schedules: Vec::with_capacity(finished.len()),
         };

@@ -647,6 +647,26 @@ impl PostgresStore {
 }
 
 impl DataStore for PostgresStore {
+    // TEMP(store helper): replace with real implementations.
+    fn get_job_results(
+        &self,
+        _limit: usize,
+    ) -> BoxFuture<'_, StoreResult<Vec<horae::model::JobResult>>> {
+        Box::pin(async {
+            Err(StoreError::Other(
+                "get_job_results: not implemented yet".into(),
+            ))
+        })
+    }
+    fn record_node(&self, _node: horae::model::NodeInfo) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(async { Err(StoreError::Other("record_node: not implemented yet".into())) })
+    }
+    fn remove_node<'a>(&'a self, _id: &'a str) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(async { Err(StoreError::Other("remove_node: not implemented yet".into())) })
+    }
+    fn get_nodes(&self) -> BoxFuture<'_, StoreResult<Vec<horae::model::NodeInfo>>> {
+        Box::pin(async { Err(StoreError::Other("get_nodes: not implemented yet".into())) })
+    }
     fn put_task(&self, task: Task) -> BoxFuture<'_, StoreResult<bool>> {
         Box::pin(async move {
             task.validate()
@@ -1124,6 +1144,7 @@ impl DataStore for PostgresStore {
             .await
             .map_err(driver_error)?;
             let mut report = CleanupReport {
+                dead_nodes: 0,
                 expired_results: usize::try_from(expired.rows_affected()).unwrap_or(usize::MAX),
                 finished_schedules: Vec::with_capacity(finished.len()),
             };

@@ -6,20 +6,24 @@
 //! take APScheduler 4's defaults; each type has a `validate` for the rules serde cannot
 //! express.
 
+mod action;
 mod ids;
 mod job;
 mod kinds;
+mod node;
 mod result;
 mod retry;
 mod schedule;
 mod task;
 
+pub use self::action::{CommandAction, HttpAction, TaskAction};
 pub use self::ids::{JobId, MAX_ID_LEN, ScheduleId, TaskId};
 pub use self::job::Job;
 pub use self::kinds::{
     CoalescePolicy, ConflictPolicy, ExecutorKind, JobOutcome, RunState, SchedulerRole,
     UnknownVariant,
 };
+pub use self::node::NodeInfo;
 pub use self::result::JobResult;
 pub use self::retry::RetryPolicy;
 pub use self::schedule::Schedule;

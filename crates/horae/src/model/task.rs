@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{ExecutorKind, RetryPolicy, TaskId};
+use super::{ExecutorKind, RetryPolicy, TaskAction, TaskId};
 use crate::duration::serde_human_opt;
 use crate::error::ValidationError;
 
@@ -44,6 +44,10 @@ pub struct Task {
     /// Free-form JSON object for the user; horae does not interpret it.
     #[serde(default)]
     pub metadata: Map<String, Value>,
+    /// What the daemon runs for executor `command` or `http`; `None` for tasks bound to
+    /// Rust handlers. Omitted from JSON when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<TaskAction>,
 }
 
 fn default_max_running_jobs() -> Option<u32> {
@@ -62,6 +66,7 @@ impl Task {
             retry: None,
             timeout: None,
             metadata: Map::new(),
+            action: None,
         }
     }
 
@@ -69,8 +74,8 @@ impl Task {
     ///
     /// # Errors
     ///
-    /// A [`ValidationError`] when `max_running_jobs` is 0, the retry policy is invalid or the
-    /// timeout is zero.
+    /// A [`ValidationError`] when `max_running_jobs` is 0, the retry policy is invalid, the
+    /// timeout is zero, or the action is invalid or does not match the executor.
     pub fn validate(&self) -> Result<(), ValidationError> {
         if self.max_running_jobs == Some(0) {
             return Err(ValidationError::new(
@@ -89,6 +94,23 @@ impl Task {
         }
         if let Some(retry) = &self.retry {
             retry.validate()?;
+        }
+        if let Some(action) = &self.action {
+            let matches = matches!(
+                (action, self.executor),
+                (TaskAction::Command(_), ExecutorKind::Command)
+                    | (TaskAction::Http(_), ExecutorKind::Http)
+            );
+            if !matches {
+                return Err(ValidationError::new(
+                    "executor",
+                    format!(
+                        "task '{}': executor '{}' does not match its action",
+                        self.id, self.executor
+                    ),
+                ));
+            }
+            action.validate()?;
         }
         Ok(())
     }

@@ -12,13 +12,13 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use super::{
-    AddScheduleOutcome, CleanupReport, DataStore, JobBatch, JobRelease, JobReleaseRequest, Reaped,
-    ScheduleRelease, ScheduleReleaseReport, StoreResult,
+    AddScheduleOutcome, CleanupReport, DEAD_NODE_RETENTION, DataStore, JobBatch, JobRelease,
+    JobReleaseRequest, Reaped, ScheduleRelease, ScheduleReleaseReport, StoreResult,
 };
 use crate::clock::{BoxFuture, add};
 use crate::error::{ObjectKind, StoreError};
 use crate::model::{
-    ConflictPolicy, Job, JobId, JobOutcome, JobResult, Schedule, ScheduleId, Task, TaskId,
+    ConflictPolicy, Job, JobId, JobOutcome, JobResult, NodeInfo, Schedule, ScheduleId, Task, TaskId,
 };
 use crate::trigger::Trigger;
 
@@ -42,6 +42,7 @@ struct State {
     jobs_per_schedule: HashMap<ScheduleId, usize>,
     results: HashMap<JobId, JobResult>,
     result_expiry: BTreeSet<(Timestamp, JobId)>,
+    nodes: BTreeMap<String, NodeInfo>,
 }
 
 /// A job with its insertion number (FIFO order among jobs ready at the same time).
@@ -817,6 +818,34 @@ impl DataStore for MemoryStore {
         done(Ok(self.lock().results.get(id).cloned()))
     }
 
+    fn get_job_results(&self, limit: usize) -> BoxFuture<'_, StoreResult<Vec<JobResult>>> {
+        let state = self.lock();
+        let mut results: Vec<&JobResult> = state.results.values().collect();
+        let newest_first = |a: &&JobResult, b: &&JobResult| {
+            (b.finished_at, b.job_id).cmp(&(a.finished_at, a.job_id))
+        };
+        if results.len() > limit {
+            results.select_nth_unstable_by(limit, newest_first);
+            results.truncate(limit);
+        }
+        results.sort_unstable_by(newest_first);
+        done(Ok(results.into_iter().cloned().collect()))
+    }
+
+    fn record_node(&self, node: NodeInfo) -> BoxFuture<'_, StoreResult<()>> {
+        self.lock().nodes.insert(node.id.clone(), node);
+        done(Ok(()))
+    }
+
+    fn remove_node<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<()>> {
+        self.lock().nodes.remove(id);
+        done(Ok(()))
+    }
+
+    fn get_nodes(&self) -> BoxFuture<'_, StoreResult<Vec<NodeInfo>>> {
+        done(Ok(self.lock().nodes.values().cloned().collect()))
+    }
+
     fn cleanup(&self, now: Timestamp) -> BoxFuture<'_, StoreResult<CleanupReport>> {
         let mut state = self.lock();
         let mut report = CleanupReport::default();
@@ -848,6 +877,14 @@ impl DataStore for MemoryStore {
                     .push((schedule.id, schedule.task_id));
             }
         }
+        let before = state.nodes.len();
+        state.nodes.retain(|_, node| {
+            add(
+                node.last_heartbeat,
+                node.lease_duration.saturating_add(DEAD_NODE_RETENTION),
+            ) > now
+        });
+        report.dead_nodes = before - state.nodes.len();
         done(Ok(report))
     }
 }

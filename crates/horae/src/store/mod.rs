@@ -17,7 +17,9 @@ use jiff::Timestamp;
 pub use self::memory::MemoryStore;
 use crate::clock::BoxFuture;
 use crate::error::StoreError;
-use crate::model::{ConflictPolicy, Job, JobId, JobResult, Schedule, ScheduleId, Task, TaskId};
+use crate::model::{
+    ConflictPolicy, Job, JobId, JobResult, NodeInfo, Schedule, ScheduleId, Task, TaskId,
+};
 use crate::trigger::Trigger;
 
 /// `Result` with [`StoreError`].
@@ -119,7 +121,14 @@ pub struct CleanupReport {
     pub expired_results: usize,
     /// Schedules removed because their trigger is exhausted and no job of theirs remains.
     pub finished_schedules: Vec<(ScheduleId, TaskId)>,
+    /// Node records removed because the node has been silent for [`DEAD_NODE_RETENTION`]
+    /// past its lease.
+    pub dead_nodes: usize,
 }
+
+/// How long the record of a node that stopped heartbeating without removing it (it died)
+/// is kept after its lease ran out, so operators can see it in `horae node list`.
+pub const DEAD_NODE_RETENTION: Duration = Duration::from_secs(60 * 60);
 
 /// How long a job whose node died waits before its next attempt: `None` when its task's
 /// retry policy allows no further attempt (the job is then `abandoned`). The jitter is
@@ -289,6 +298,17 @@ pub trait DataStore: Send + Sync + 'static {
     /// A stored result (results are kept until they expire).
     fn get_job_result<'a>(&'a self, id: &'a JobId)
     -> BoxFuture<'a, StoreResult<Option<JobResult>>>;
-    /// Deletes expired results and finished schedules.
+    /// Up to `limit` stored results, the latest `finished_at` first (ties by job id).
+    fn get_job_results(&self, limit: usize) -> BoxFuture<'_, StoreResult<Vec<JobResult>>>;
+
+    /// Inserts or replaces a node's heartbeat record.
+    fn record_node(&self, node: NodeInfo) -> BoxFuture<'_, StoreResult<()>>;
+    /// Removes a node's record; a missing one is not an error.
+    fn remove_node<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<()>>;
+    /// Every node record, sorted by id.
+    fn get_nodes(&self) -> BoxFuture<'_, StoreResult<Vec<NodeInfo>>>;
+
+    /// Deletes expired results, finished schedules and the records of nodes whose lease ran
+    /// out more than [`DEAD_NODE_RETENTION`] ago.
     fn cleanup(&self, now: Timestamp) -> BoxFuture<'_, StoreResult<CleanupReport>>;
 }
