@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::clock::BoxFuture;
-use crate::model::Job;
+use crate::model::{Job, TaskAction};
 
 /// What a handler sees of the job it runs.
 #[derive(Debug, Clone)]
@@ -24,6 +24,9 @@ pub struct JobContext {
     pub job: Job,
     /// The node running it.
     pub node_id: String,
+    /// The task's action, for the handler that runs command and HTTP tasks (see
+    /// [`SchedulerBuilder::action_handler`](super::SchedulerBuilder::action_handler)).
+    pub action: Option<TaskAction>,
 }
 
 impl JobContext {

@@ -488,7 +488,12 @@ impl JobProcessor {
         Option<serde_json::Value>,
         Option<Option<Duration>>,
     ) {
-        let Some(handler) = self.handlers.get(&job.task_id) else {
+        let action = task.and_then(|t| t.action.clone());
+        let handler = self
+            .handlers
+            .get(&job.task_id)
+            .or_else(|| action.as_ref().and_then(|_| self.handlers.action_handler()));
+        let Some(handler) = handler else {
             let message = format!(
                 "no handler for task '{}' on node '{}'",
                 job.task_id, self.config.node_id
@@ -498,6 +503,7 @@ impl JobProcessor {
         let ctx = JobContext {
             job: job.clone(),
             node_id: self.config.node_id.clone(),
+            action,
         };
         let mut handle: Pin<Box<dyn Future<Output = Joined> + Send>> = match handler {
             // Runs inside this task: no spawn per job; dropping the future cancels it.

@@ -122,6 +122,7 @@ fn default_node_id() -> String {
 /// system clock.
 #[derive(Default)]
 pub struct SchedulerBuilder {
+    action_handler: Option<Handler>,
     store: Option<Arc<dyn DataStore>>,
     broker: Option<Arc<dyn EventBroker>>,
     clock: Option<Arc<dyn Clock>>,
@@ -171,6 +172,15 @@ impl SchedulerBuilder {
         self
     }
 
+    /// The handler that runs jobs of tasks with an [action](crate::model::TaskAction)
+    /// (command or HTTP tasks) and no handler of their own; it finds the action in
+    /// [`JobContext::action`](handler::JobContext::action). Without one, such jobs end
+    /// with outcome `error` ("no handler").
+    pub fn action_handler(mut self, handler: Handler) -> SchedulerBuilder {
+        self.action_handler = Some(handler);
+        self
+    }
+
     /// All settings at once.
     pub fn config(mut self, config: SchedulerConfig) -> SchedulerBuilder {
         self.config = config;
@@ -206,6 +216,9 @@ impl SchedulerBuilder {
         let broker = self.broker.unwrap_or_else(|| Arc::new(LocalBroker::new()));
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let handlers = HandlerRegistry::new();
+        if let Some(handler) = self.action_handler {
+            handlers.set_action_handler(handler);
+        }
         let jobs = JobProcessor::new(
             store.clone(),
             broker.clone(),
@@ -296,9 +309,23 @@ impl Scheduler {
     ///
     /// An invalid task or a store failure.
     pub async fn configure_task(&self, task: Task, handler: Handler) -> Result<(), Error> {
+        task.validate()?;
+        self.inner.handlers.insert(task.id.clone(), handler);
+        self.put_task(task).await?;
+        Ok(())
+    }
+
+    /// Stores a task without binding a handler here: a task with an action (run by nodes
+    /// that have an [action handler](SchedulerBuilder::action_handler)), or one whose
+    /// handler other nodes configure. Returns `true` when it was new.
+    ///
+    /// # Errors
+    ///
+    /// An invalid task or a store failure.
+    pub async fn put_task(&self, task: Task) -> Result<bool, Error> {
+        task.validate()?;
         let id = task.id.clone();
         let created = self.inner.store.put_task(task).await?;
-        self.inner.handlers.insert(id.clone(), handler);
         let timestamp = self.inner.clock.now();
         self.publish(if created {
             Event::TaskAdded {
@@ -310,6 +337,22 @@ impl Scheduler {
                 timestamp,
                 task_id: id,
             }
+        })
+        .await;
+        Ok(created)
+    }
+
+    /// Removes a task; its schedules and queued jobs stay (their jobs fail with "no such
+    /// task" until it is added again).
+    ///
+    /// # Errors
+    ///
+    /// A store failure.
+    pub async fn remove_task(&self, id: &TaskId) -> Result<(), Error> {
+        self.inner.store.remove_task(id).await?;
+        self.publish(Event::TaskRemoved {
+            timestamp: self.inner.clock.now(),
+            task_id: id.clone(),
         })
         .await;
         Ok(())

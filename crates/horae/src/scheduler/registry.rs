@@ -10,6 +10,7 @@ use crate::model::TaskId;
 #[derive(Debug, Clone, Default)]
 pub struct HandlerRegistry {
     handlers: Arc<RwLock<HashMap<TaskId, Handler>>>,
+    action_handler: Arc<RwLock<Option<Handler>>>,
 }
 
 impl HandlerRegistry {
@@ -24,6 +25,23 @@ impl HandlerRegistry {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(task, handler);
+    }
+
+    /// Sets the handler that runs the jobs of tasks carrying an
+    /// [action](crate::model::TaskAction) and no handler of their own.
+    pub fn set_action_handler(&self, handler: Handler) {
+        *self
+            .action_handler
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some(handler);
+    }
+
+    /// The handler for tasks with an action, if set.
+    pub fn action_handler(&self) -> Option<Handler> {
+        self.action_handler
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The handler of `task`, if configured here.
