@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use horae::error::{ObjectKind, StoreError};
 use horae::model::{Job, JobId, JobOutcome, JobResult};
-use horae::store::{JobBatch, JobRelease, JobReleaseRequest};
+use horae::store::{DEAD_NODE_RETENTION, JobBatch, JobRelease, JobReleaseRequest};
 use jiff::Timestamp;
+
+use crate::codec;
 
 /// `at + duration`, saturating at the largest timestamp (as the engine does).
 pub(crate) fn add(at: Timestamp, duration: Duration) -> Timestamp {
@@ -14,6 +16,14 @@ pub(crate) fn add(at: Timestamp, duration: Duration) -> Timestamp {
         .ok()
         .and_then(|d| at.checked_add(d).ok())
         .unwrap_or(Timestamp::MAX)
+}
+
+/// The bound `b` of the dead-node deletion `lease_duration_us <= b - last_heartbeat`, which
+/// is `last_heartbeat + lease + DEAD_NODE_RETENTION <= now` rearranged so that no sum can
+/// overflow `BIGINT` (a lease may be stored as `i64::MAX`; timestamps stay far from the
+/// limits): `now - DEAD_NODE_RETENTION` in microseconds.
+pub(crate) fn dead_node_bound(now: Timestamp) -> i64 {
+    codec::micros(now).saturating_sub(codec::duration_micros(DEAD_NODE_RETENTION))
 }
 
 /// Whether releasing writes a result row as well as the job change.

@@ -5,7 +5,8 @@
 //! by [`SqliteStore::migrate`]), under a configurable table prefix so several horae
 //! installations can share one database. Timestamps and durations are `BIGINT`
 //! microseconds (they sort and compare the same in every database); arguments, keyword
-//! arguments, metadata, triggers, retry policies and return values are JSON columns.
+//! arguments, metadata, triggers, retry policies, task actions and return values are JSON
+//! columns. Besides the scheduling tables, each store keeps the nodes' heartbeat records.
 //!
 //! Every store passes the `horae-testkit` conformance suite.
 

@@ -3,13 +3,15 @@
 
 use horae::clock::BoxFuture;
 use horae::error::StoreError;
-use horae::model::{Job, JobId, JobResult, Schedule, ScheduleId, Task};
+use horae::model::{Job, JobId, JobResult, NodeInfo, Schedule, ScheduleId, Task};
 use horae::store::StoreResult;
 use sqlx::{Database, Executor, IntoArguments, Pool, QueryBuilder};
 
 use crate::codec::driver_error;
 use crate::prefix::TablePrefix;
-use crate::rows::{self, JOB_COLUMNS, RESULT_COLUMNS, ReadRow, SCHEDULE_COLUMNS, TASK_COLUMNS};
+use crate::rows::{
+    self, JOB_COLUMNS, NODE_COLUMNS, RESULT_COLUMNS, ReadRow, SCHEDULE_COLUMNS, TASK_COLUMNS,
+};
 
 /// The lookups of a [`DataStore`](horae::store::DataStore) that read one table, on a
 /// connection pool of any dialect.
@@ -35,6 +37,15 @@ pub(crate) trait Lookups {
         prefix: &'a TablePrefix,
         id: &'a JobId,
     ) -> BoxFuture<'a, StoreResult<Option<JobResult>>>;
+    /// Up to `limit` stored results, the latest `finished_at` first (ties by job id,
+    /// descending): a bounded scan of the results' finish-time index.
+    fn results<'a>(
+        &'a self,
+        prefix: &'a TablePrefix,
+        limit: usize,
+    ) -> BoxFuture<'a, StoreResult<Vec<JobResult>>>;
+    /// All node records, by id.
+    fn nodes<'a>(&'a self, prefix: &'a TablePrefix) -> BoxFuture<'a, StoreResult<Vec<NodeInfo>>>;
 }
 
 /// Implements [`Lookups`] for the pools of the given drivers.
@@ -84,6 +95,33 @@ macro_rules! lookups {
                 Box::pin(async move {
                     let sql = format!("SELECT {RESULT_COLUMNS} FROM {{p}}results WHERE job_id = ");
                     one(self, prefix, &sql, id.to_string(), rows::result).await
+                })
+            }
+
+            fn results<'a>(
+                &'a self,
+                prefix: &'a TablePrefix,
+                limit: usize,
+            ) -> BoxFuture<'a, StoreResult<Vec<JobResult>>> {
+                Box::pin(async move {
+                    let sql = format!(
+                        "SELECT {RESULT_COLUMNS} FROM {{p}}results \
+                         ORDER BY finished_at DESC, job_id DESC LIMIT "
+                    );
+                    let mut query = QueryBuilder::<$db>::new(prefix.apply(&sql));
+                    query.push_bind(i64::try_from(limit).unwrap_or(i64::MAX));
+                    let rows = query.build().fetch_all(self).await.map_err(driver_error)?;
+                    rows.iter().map(rows::result).collect()
+                })
+            }
+
+            fn nodes<'a>(
+                &'a self,
+                prefix: &'a TablePrefix,
+            ) -> BoxFuture<'a, StoreResult<Vec<NodeInfo>>> {
+                Box::pin(async move {
+                    let sql = format!("SELECT {NODE_COLUMNS} FROM {{p}}nodes ORDER BY id");
+                    all(self, prefix, &sql, rows::node).await
                 })
             }
         }

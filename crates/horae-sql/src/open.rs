@@ -329,14 +329,15 @@ impl SqlStore {
         }
     }
 
-    /// Drops every table of this store's prefix — all its tasks, schedules, jobs and
-    /// results. For benchmarks and tests; irreversible.
+    /// Drops every table of this store's prefix — all its tasks, schedules, jobs, results
+    /// and node records. For benchmarks and tests; irreversible.
     ///
     /// # Errors
     ///
     /// The driver's error.
     pub async fn drop_tables(&self) -> StoreResult<()> {
-        const TABLES: &str = "{p}results, {p}jobs, {p}schedules, {p}tasks, {p}schema_version";
+        const TABLES: &str =
+            "{p}nodes, {p}results, {p}jobs, {p}schedules, {p}tasks, {p}schema_version";
         match &self.inner {
             Inner::Postgres(store) => store.drop_tables().await,
             Inner::Mysql(store) => {

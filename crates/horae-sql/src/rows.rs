@@ -2,7 +2,7 @@
 //! (through [`ReadRow`], implemented for each driver's row type) and the encoded job row.
 
 use horae::error::StoreError;
-use horae::model::{Job, JobResult, Schedule, Task};
+use horae::model::{Job, JobResult, NodeInfo, Schedule, Task};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sqlx::query_builder::Separated;
@@ -14,7 +14,7 @@ use crate::prefix::TablePrefix;
 
 /// The task columns, in the order [`task`] reads them.
 pub(crate) const TASK_COLUMNS: &str =
-    "id, executor, max_running_jobs, misfire_grace_time_us, retry, timeout_us, metadata";
+    "id, executor, max_running_jobs, misfire_grace_time_us, retry, timeout_us, metadata, action";
 
 /// The schedule columns, in the order [`schedule`] reads them.
 pub(crate) const SCHEDULE_COLUMNS: &str = "id, task_id, trigger_state, args, kwargs, paused, coalesce, \
@@ -29,6 +29,10 @@ pub(crate) const JOB_COLUMNS: &str = "id, task_id, args, kwargs, schedule_id, sc
 /// The result columns, in the order [`result`] reads them.
 pub(crate) const RESULT_COLUMNS: &str = "job_id, task_id, schedule_id, outcome, attempt, \
      started_at, finished_at, expires_at, error, return_value";
+
+/// The node columns, in the order [`node`] reads them.
+pub(crate) const NODE_COLUMNS: &str = "id, role, started_at, last_heartbeat, lease_duration_us, \
+     max_concurrent_jobs, running_jobs, version";
 
 /// Typed column access with the store's errors, for each driver's row type.
 pub(crate) trait ReadRow {
@@ -98,7 +102,6 @@ read_row!(sqlx::mysql::MySqlRow);
 pub(crate) fn task(row: &impl ReadRow) -> Result<Task, StoreError> {
     let max_running_jobs = row.int_opt("max_running_jobs")?;
     Ok(Task {
-        action: None, // TEMP(store helper): persist the action
         id: row.parsed("id")?,
         executor: row.parsed("executor")?,
         max_running_jobs: max_running_jobs
@@ -112,6 +115,11 @@ pub(crate) fn task(row: &impl ReadRow) -> Result<Task, StoreError> {
             .map_err(|e| codec::corrupt("retry", e.to_string()))?,
         timeout: duration_opt(row, "timeout_us")?,
         metadata: row.json("metadata")?,
+        action: row
+            .json_opt("action")?
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| codec::corrupt("action", e.to_string()))?,
     })
 }
 
@@ -185,6 +193,23 @@ pub(crate) fn result(row: &impl ReadRow) -> Result<JobResult, StoreError> {
         expires_at: codec::timestamp("expires_at", row.int("expires_at")?)?,
         error: row.text_opt("error")?,
         return_value: row.json_opt("return_value")?,
+    })
+}
+
+/// Decodes a node row.
+pub(crate) fn node(row: &impl ReadRow) -> Result<NodeInfo, StoreError> {
+    Ok(NodeInfo {
+        id: row.text("id")?,
+        role: row.parsed("role")?,
+        started_at: codec::timestamp("started_at", row.int("started_at")?)?,
+        last_heartbeat: codec::timestamp("last_heartbeat", row.int("last_heartbeat")?)?,
+        lease_duration: duration(row, "lease_duration_us")?,
+        max_concurrent_jobs: codec::unsigned(
+            "max_concurrent_jobs",
+            row.int("max_concurrent_jobs")?,
+        )?,
+        running_jobs: codec::unsigned("running_jobs", row.int("running_jobs")?)?,
+        version: row.text("version")?,
     })
 }
 
@@ -384,4 +409,36 @@ where
             replace
         })
         .collect()
+}
+
+/// The statement that writes a node record: `{verb} INTO {p}nodes (...) VALUES (...)
+/// {tail}`, where `verb` and `tail` make it the dialect's single-statement upsert
+/// (`REPLACE` with no tail, or `INSERT` with an `ON CONFLICT` clause).
+pub(crate) fn upsert_node<DB>(
+    prefix: &TablePrefix,
+    verb: &str,
+    node: &NodeInfo,
+    tail: &str,
+) -> QueryBuilder<DB>
+where
+    DB: Database,
+    DB::Arguments: Default,
+    for<'a> &'a str: Encode<'a, DB> + Type<DB>,
+    for<'a> i64: Encode<'a, DB> + Type<DB>,
+{
+    let mut upsert =
+        QueryBuilder::new(prefix.apply(&format!("{verb} INTO {{p}}nodes ({NODE_COLUMNS}) ")));
+    upsert.push_values([node], |mut row, node| {
+        row.push_bind(node.id.as_str())
+            .push_bind(node.role.as_str())
+            .push_bind(micros(node.started_at))
+            .push_bind(micros(node.last_heartbeat))
+            .push_bind(codec::duration_micros(node.lease_duration))
+            .push_bind(i64::from(node.max_concurrent_jobs))
+            .push_bind(i64::from(node.running_jobs))
+            .push_bind(node.version.as_str());
+    });
+    upsert.push(" ");
+    upsert.push(prefix.apply(tail));
+    upsert
 }

@@ -172,8 +172,8 @@ async fn data_survives_reconnecting_and_migrations_run_once() {
         store.pool().close().await;
     }
     let store = connect(&prefix).await;
-    assert_eq!(store.migrate().await.unwrap(), 1, "already at the latest");
-    assert_eq!(schema_versions(&store, &prefix).await, 1);
+    assert_eq!(store.migrate().await.unwrap(), 2, "already at the latest");
+    assert_eq!(schema_versions(&store, &prefix).await, 2);
     assert_eq!(store.get_tasks().await.unwrap().len(), 1);
     assert_eq!(store.get_jobs().await.unwrap().len(), 1);
 }
@@ -195,7 +195,72 @@ async fn processes_connecting_at_once_migrate_once() {
     for store in connecting {
         stores.push(store.await.unwrap());
     }
-    assert_eq!(schema_versions(&stores[0], &prefix).await, 1);
+    assert_eq!(schema_versions(&stores[0], &prefix).await, 2);
+}
+
+/// DDL commits as it goes in MySQL: a migration that a dying process left half done (or
+/// not begun) runs again in full, whether its changes are already there or not.
+#[tokio::test]
+async fn migration_2_runs_again_over_a_half_done_upgrade() {
+    if !server_available().await {
+        return;
+    }
+    let prefix = fresh_prefix();
+    let store = connect(&prefix).await;
+    let run = |sql: String| {
+        let pool = store.pool().clone();
+        async move {
+            sqlx::raw_sql(AssertSqlSafe(sql))
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    };
+    let mut command = Task::new(TaskId::new("cmd").unwrap(), ExecutorKind::Command);
+    command.action =
+        Some(serde_json::from_value(serde_json::json!({"command": {"argv": ["true"]}})).unwrap());
+    store.put_task(command.clone()).await.unwrap();
+    // Every change of migration 2 in place, its version not recorded.
+    run(format!(
+        "DELETE FROM {prefix}schema_version WHERE version = 2"
+    ))
+    .await;
+    assert_eq!(store.migrate().await.unwrap(), 2);
+    assert_eq!(schema_versions(&store, &prefix).await, 2);
+    assert_eq!(
+        store.get_task(&command.id).await.unwrap(),
+        Some(command),
+        "data kept"
+    );
+    // None of them in place: a database at version 1.
+    run(format!(
+        "DELETE FROM {prefix}schema_version WHERE version = 2"
+    ))
+    .await;
+    run(format!("DROP TABLE {prefix}nodes")).await;
+    run(format!("DROP INDEX finished ON {prefix}results")).await;
+    run(format!("ALTER TABLE {prefix}tasks DROP COLUMN action")).await;
+    assert_eq!(store.migrate().await.unwrap(), 2);
+    assert_eq!(schema_versions(&store, &prefix).await, 2);
+    let task = store
+        .get_task(&TaskId::new("cmd").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(task.action, None, "upgraded rows have no action");
+    let index: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.statistics \
+         WHERE table_schema = DATABASE() AND table_name = ? AND index_name = 'finished'",
+    )
+    .bind(format!("{prefix}results"))
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        index, 2,
+        "the results index on (finished_at, job_id) is back"
+    );
+    assert!(store.get_nodes().await.unwrap().is_empty());
 }
 
 #[tokio::test]

@@ -61,7 +61,7 @@ async fn migrations_run_once_and_newer_schemas_are_refused() {
     let store = store_with(prefix.clone()).await;
     store.put_task(task("kept", None)).await.unwrap();
     let again = store_with(prefix.clone()).await;
-    assert_eq!(again.migrate().await.unwrap(), 2);
+    assert_eq!(again.migrate().await.unwrap(), 3);
     assert_eq!(again.get_tasks().await.unwrap().len(), 1, "data kept");
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "INSERT INTO {prefix}schema_version (version) VALUES (99)"
@@ -268,4 +268,24 @@ async fn the_jobs_table_is_vacuumed_after_enough_changes() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     store.drop_tables().await.unwrap();
+}
+
+/// Listing the latest results walks the finish-time index: no sort of the whole table.
+#[tokio::test]
+async fn the_latest_results_are_read_from_the_index() {
+    let prefix = fresh_prefix();
+    let store = store_with(prefix.clone()).await;
+    let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "EXPLAIN SELECT job_id FROM {prefix}results \
+         ORDER BY finished_at DESC, job_id DESC LIMIT 20"
+    )))
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    let plan = plan.join("\n");
+    assert!(
+        plan.contains(&format!("{prefix}results_finished")),
+        "{plan}"
+    );
+    assert!(!plan.contains("Sort"), "{plan}");
 }

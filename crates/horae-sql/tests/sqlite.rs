@@ -16,6 +16,7 @@ use horae::store::DataStore;
 use horae_sql::{SqliteOptions, SqliteStore, TablePrefix};
 use horae_testkit::service::TempSqliteFile;
 use jiff::Timestamp;
+use sqlx::Row;
 
 mod in_memory {
     use super::*;
@@ -57,7 +58,7 @@ async fn data_survives_reopening_and_migrations_run_once() {
     let store = SqliteStore::connect(&db.url()).await.unwrap();
     assert_eq!(
         store.migrate().await.unwrap(),
-        1,
+        2,
         "already at the latest version"
     );
     assert_eq!(store.get_tasks().await.unwrap().len(), 1);
@@ -146,4 +147,49 @@ async fn two_processes_sharing_a_file_never_get_the_same_job() {
     all.dedup();
     assert_eq!(all.len(), 400, "every job handed out");
     assert_eq!(a.len() + b.len(), 400, "none handed out twice");
+}
+
+/// A database at schema version 1 (before task actions, node records and the results'
+/// finish-time index) is upgraded on connect, its data kept.
+#[tokio::test]
+async fn a_version_1_database_is_upgraded() {
+    let db = TempSqliteFile::new();
+    {
+        let store = SqliteStore::connect(&db.url()).await.unwrap();
+        store.put_task(task("kept")).await.unwrap();
+        sqlx::raw_sql(
+            "DROP TABLE horae_nodes; DROP INDEX horae_results_finished; \
+             ALTER TABLE horae_tasks DROP COLUMN action; \
+             DELETE FROM horae_schema_version WHERE version = 2;",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        store.pool().close().await;
+    }
+    let store = SqliteStore::connect(&db.url()).await.unwrap();
+    let kept = store.get_task(&TaskId::new("kept").unwrap()).await.unwrap();
+    assert_eq!(kept, Some(task("kept")));
+    assert!(store.get_nodes().await.unwrap().is_empty());
+    assert!(store.get_job_results(10).await.unwrap().is_empty());
+}
+
+/// Listing the latest results walks the finish-time index: no sort, no full scan.
+#[tokio::test]
+async fn the_latest_results_are_read_from_the_index() {
+    let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+    // The rows are (id, parent, notused, detail).
+    let plan: Vec<String> = sqlx::query(
+        "EXPLAIN QUERY PLAN SELECT job_id FROM horae_results \
+         ORDER BY finished_at DESC, job_id DESC LIMIT 20",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| row.get::<String, _>(3))
+    .collect();
+    let plan = plan.join("; ");
+    assert!(plan.contains("horae_results_finished"), "{plan}");
+    assert!(!plan.contains("TEMP B-TREE"), "{plan}");
 }

@@ -114,6 +114,10 @@ macro_rules! store_conformance_tests {
             results_are_kept_until_they_expire,
             cleanup_removes_finished_schedules,
             pausing_hides_a_schedule_from_acquisition,
+            task_actions_round_trip,
+            results_are_listed_newest_first_up_to_the_limit,
+            node_records_are_upserted_listed_and_removed,
+            cleanup_removes_only_long_dead_nodes,
         );
     };
     (@cases $factory:expr; $($case:ident),+ $(,)?) => {

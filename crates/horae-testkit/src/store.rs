@@ -3,17 +3,18 @@
 //! Each case takes a fresh, empty store. Times are explicit (`now` arguments), so the cases
 //! are deterministic and need no sleeping.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use horae::error::StoreError;
 use horae::model::{
-    ConflictPolicy, ExecutorKind, Job, JobId, JobOutcome, JobResult, RetryPolicy, Schedule,
-    ScheduleId, Task, TaskId,
+    CommandAction, ConflictPolicy, ExecutorKind, HttpAction, Job, JobId, JobOutcome, JobResult,
+    NodeInfo, RetryPolicy, Schedule, ScheduleId, SchedulerRole, Task, TaskAction, TaskId,
 };
 use horae::store::{
-    AddScheduleOutcome, DataStore, JobRelease, JobReleaseRequest, Reaped, ScheduleRelease,
+    AddScheduleOutcome, DEAD_NODE_RETENTION, DataStore, JobRelease, JobReleaseRequest, Reaped,
+    ScheduleRelease,
 };
 use horae::trigger::Trigger;
 use jiff::{SignedDuration, Timestamp};
@@ -1027,4 +1028,225 @@ pub async fn pausing_hides_a_schedule_from_acquisition(store: Store) {
         store.set_paused(&schedule_id("nope"), true, None).await,
         Err(StoreError::NotFound { .. })
     ));
+}
+
+/// A command task and an HTTP task keep their actions through put, get and list; updating
+/// a task replaces its action (or clears it), and a task without one reads back without.
+pub async fn task_actions_round_trip(store: Store) {
+    let mut command = Task::new(task_id("cmd"), ExecutorKind::Command);
+    command.action = Some(TaskAction::Command(CommandAction {
+        argv: vec![
+            "pg_dump".into(),
+            "-f".into(),
+            "/backups/db \"x\".sql".into(),
+        ],
+        shell: true,
+        env: BTreeMap::from([("PGHOST".to_owned(), "db.internal".to_owned())]),
+        cwd: Some("/var/lib/ünïcode".to_owned()),
+    }));
+    let mut http = Task::new(task_id("hook"), ExecutorKind::Http);
+    http.action = Some(TaskAction::Http(HttpAction {
+        method: "POST".into(),
+        url: "https://example.com/hook?a=1&b=2".into(),
+        headers: BTreeMap::from([("X-Token".to_owned(), "s3cret".to_owned())]),
+        body: Some(r#"{"hello": "world"}"#.into()),
+        timeout: Some(Duration::from_millis(2500)),
+    }));
+    let plain = task("plain", None);
+    for t in [&command, &http, &plain] {
+        assert!(store.put_task(t.clone()).await.unwrap(), "new task");
+        assert_eq!(
+            store.get_task(&t.id).await.unwrap().as_ref(),
+            Some(t),
+            "task '{}' reads back as written",
+            t.id
+        );
+    }
+    let listed = store.get_tasks().await.unwrap();
+    assert_eq!(listed, [command.clone(), http.clone(), plain]);
+
+    let mut changed = command.clone();
+    changed.action = Some(TaskAction::Command(CommandAction {
+        argv: vec!["true".into()],
+        shell: false,
+        env: BTreeMap::new(),
+        cwd: None,
+    }));
+    assert!(!store.put_task(changed.clone()).await.unwrap(), "an update");
+    assert_eq!(
+        store.get_task(&command.id).await.unwrap(),
+        Some(changed.clone()),
+        "the update replaces the action"
+    );
+    changed.action = None;
+    store.put_task(changed.clone()).await.unwrap();
+    assert_eq!(
+        store.get_task(&command.id).await.unwrap(),
+        Some(changed),
+        "an update without an action clears it"
+    );
+    let mismatched = Task {
+        action: http.action.clone(),
+        ..task("wrong", None)
+    };
+    assert!(
+        matches!(
+            store.put_task(mismatched).await,
+            Err(StoreError::Invalid(_))
+        ),
+        "an action must match the executor"
+    );
+    assert!(store.get_task(&task_id("wrong")).await.unwrap().is_none());
+}
+
+/// Stored results are listed newest `finished_at` first, ties by job id (descending), up
+/// to the limit; results not kept are not listed.
+pub async fn results_are_listed_newest_first_up_to_the_limit(store: Store) {
+    store.put_task(task("t", None)).await.unwrap();
+    // Created (so ids ascend) in an order unrelated to when they finish; two pairs tie.
+    let mut finishes = std::collections::HashMap::new();
+    let mut jobs = Vec::new();
+    for (created, finished) in [(0, 5), (1, 1), (2, 9), (3, 5), (4, 3), (5, 9), (6, 7)] {
+        let mut job = job("t", at(created));
+        job.result_expiration_time = Duration::from_secs(3600);
+        finishes.insert(job.id, at(100 + finished));
+        jobs.push(job);
+    }
+    let not_kept = job("t", at(20));
+    finishes.insert(not_kept.id, at(200));
+    jobs.push(not_kept.clone());
+    store.add_jobs(jobs.clone()).await.unwrap();
+    let running = acquired(&store, "n", jobs.len(), at(30)).await;
+    assert_eq!(running.len(), jobs.len());
+    let mut expected = Vec::new();
+    for j in &running {
+        let finished = finishes[&j.id];
+        if j.id != not_kept.id {
+            expected.push((finished, j.id));
+        }
+        let result = JobResult::new(j, JobOutcome::Success, Some(at(30)), finished);
+        store
+            .release_job("n", &j.id, j.lease_token, JobRelease::Finish(result))
+            .await
+            .unwrap();
+    }
+    expected.sort_by(|a, b| b.cmp(a));
+    let listed = |results: Vec<JobResult>| -> Vec<(Timestamp, JobId)> {
+        results.iter().map(|r| (r.finished_at, r.job_id)).collect()
+    };
+    assert_eq!(
+        listed(store.get_job_results(100).await.unwrap()),
+        expected,
+        "all kept results, newest first, ties by job id descending"
+    );
+    assert_eq!(
+        listed(store.get_job_results(3).await.unwrap()),
+        expected[..3],
+        "the newest three"
+    );
+    assert!(store.get_job_results(0).await.unwrap().is_empty());
+    let newest = store.get_job_results(1).await.unwrap();
+    assert_eq!(
+        newest,
+        [store.get_job_result(&expected[0].1).await.unwrap().unwrap()],
+        "listed results are complete"
+    );
+}
+
+/// A node record as the heartbeat writes it (times with microseconds, which every store
+/// keeps).
+fn node(id: &str, last_heartbeat: Timestamp) -> NodeInfo {
+    NodeInfo {
+        id: id.to_owned(),
+        role: SchedulerRole::Both,
+        started_at: at(-600) + SignedDuration::from_micros(123_456),
+        last_heartbeat,
+        lease_duration: LEASE,
+        max_concurrent_jobs: 100,
+        running_jobs: 0,
+        version: "0.1.0".to_owned(),
+    }
+}
+
+fn node_ids(nodes: &[NodeInfo]) -> Vec<&str> {
+    nodes.iter().map(|n| n.id.as_str()).collect()
+}
+
+/// Node records are inserted or replaced whole, listed by id (byte order, as Rust sorts
+/// strings) and removed; removing a missing record is fine.
+pub async fn node_records_are_upserted_listed_and_removed(store: Store) {
+    assert!(store.get_nodes().await.unwrap().is_empty());
+    let b = node("node-b", at(0));
+    let mut a = node("node-a", at(1) + SignedDuration::from_micros(7));
+    a.role = SchedulerRole::Worker;
+    a.lease_duration = Duration::from_micros(1_500_001);
+    a.max_concurrent_jobs = u32::MAX;
+    a.running_jobs = 3;
+    let mut c = node("Node-c ü", at(2));
+    c.role = SchedulerRole::Scheduler;
+    c.version = "1.2.3-beta.4+build.5".to_owned();
+    for n in [&b, &a, &c] {
+        store.record_node(n.clone()).await.unwrap();
+    }
+    assert_eq!(
+        store.get_nodes().await.unwrap(),
+        [c.clone(), a.clone(), b.clone()],
+        "every field kept, sorted by id"
+    );
+
+    let mut a2 = node("node-a", at(11));
+    a2.running_jobs = 7;
+    a2.role = SchedulerRole::Scheduler;
+    a2.version = "0.2.0".to_owned();
+    store.record_node(a2.clone()).await.unwrap();
+    assert_eq!(
+        store.get_nodes().await.unwrap(),
+        [c.clone(), a2, b.clone()],
+        "a second record of a node replaces the first"
+    );
+
+    store.remove_node("node-a").await.unwrap();
+    assert_eq!(store.get_nodes().await.unwrap(), [c.clone(), b.clone()]);
+    store.remove_node("node-a").await.unwrap();
+    store.remove_node("never-there").await.unwrap();
+    assert_eq!(
+        node_ids(&store.get_nodes().await.unwrap()),
+        ["Node-c ü", "node-b"]
+    );
+}
+
+/// Cleanup deletes the records of nodes silent for [`DEAD_NODE_RETENTION`] past their
+/// lease (that long exactly included), keeps the rest — including nodes that are dead but
+/// recently so, and a node whose lease is too long to add — and counts what it deleted.
+pub async fn cleanup_removes_only_long_dead_nodes(store: Store) {
+    let now = at(0);
+    let retention = SignedDuration::try_from(DEAD_NODE_RETENTION).unwrap();
+    let lease = SignedDuration::try_from(LEASE).unwrap();
+    let gone_at = now - retention - lease;
+    let micro = SignedDuration::from_micros(1);
+    let mut forever = node("forever", at(-100_000));
+    forever.lease_duration = Duration::MAX;
+    for n in [
+        node("alive", now),
+        node("lapsed", now - lease - micro),
+        node("just-kept", gone_at + micro),
+        node("just-gone", gone_at),
+        node("long-gone", gone_at - retention),
+        forever,
+    ] {
+        store.record_node(n).await.unwrap();
+    }
+    let report = store.cleanup(now).await.unwrap();
+    assert_eq!(report.dead_nodes, 2, "{report:?}");
+    assert_eq!(
+        node_ids(&store.get_nodes().await.unwrap()),
+        ["alive", "forever", "just-kept", "lapsed"]
+    );
+    assert_eq!(store.cleanup(now).await.unwrap().dead_nodes, 0);
+    let report = store.cleanup(now + micro).await.unwrap();
+    assert_eq!(report.dead_nodes, 1, "one microsecond later: {report:?}");
+    assert_eq!(
+        node_ids(&store.get_nodes().await.unwrap()),
+        ["alive", "forever", "lapsed"]
+    );
 }

@@ -23,7 +23,9 @@ use std::time::Duration;
 
 use horae::clock::BoxFuture;
 use horae::error::{ObjectKind, StoreError};
-use horae::model::{ConflictPolicy, Job, JobId, JobResult, Schedule, ScheduleId, Task, TaskId};
+use horae::model::{
+    ConflictPolicy, Job, JobId, JobResult, NodeInfo, Schedule, ScheduleId, Task, TaskId,
+};
 use horae::store::{
     AddScheduleOutcome, CleanupReport, DataStore, JobBatch, JobRelease, JobReleaseRequest, Reaped,
     ScheduleRelease, ScheduleReleaseReport, StoreResult,
@@ -278,32 +280,12 @@ where
 }
 
 impl DataStore for MysqlStore {
-    // TEMP(store helper): replace with real implementations.
-    fn get_job_results(
-        &self,
-        _limit: usize,
-    ) -> BoxFuture<'_, StoreResult<Vec<horae::model::JobResult>>> {
-        Box::pin(async {
-            Err(StoreError::Other(
-                "get_job_results: not implemented yet".into(),
-            ))
-        })
-    }
-    fn record_node(&self, _node: horae::model::NodeInfo) -> BoxFuture<'_, StoreResult<()>> {
-        Box::pin(async { Err(StoreError::Other("record_node: not implemented yet".into())) })
-    }
-    fn remove_node<'a>(&'a self, _id: &'a str) -> BoxFuture<'a, StoreResult<()>> {
-        Box::pin(async { Err(StoreError::Other("remove_node: not implemented yet".into())) })
-    }
-    fn get_nodes(&self) -> BoxFuture<'_, StoreResult<Vec<horae::model::NodeInfo>>> {
-        Box::pin(async { Err(StoreError::Other("get_nodes: not implemented yet".into())) })
-    }
     fn put_task(&self, task: Task) -> BoxFuture<'_, StoreResult<bool>> {
         Box::pin(async move {
             task.validate()
                 .map_err(|e| StoreError::Invalid(e.to_string()))?;
             let sql =
-                format!("REPLACE INTO {{p}}tasks ({TASK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)");
+                format!("REPLACE INTO {{p}}tasks ({TASK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
             let done = sqlx::query(self.sql(&sql))
                 .bind(task.id.as_str())
                 .bind(task.executor.as_str())
@@ -312,6 +294,7 @@ impl DataStore for MysqlStore {
                 .bind(task.retry.as_ref().map(json).transpose()?)
                 .bind(codec::duration_micros_opt(task.timeout))
                 .bind(json(&task.metadata)?)
+                .bind(task.action.as_ref().map(json).transpose()?)
                 .execute(&self.pool)
                 .await
                 .map_err(driver_error)?;
@@ -541,6 +524,36 @@ impl DataStore for MysqlStore {
         id: &'a JobId,
     ) -> BoxFuture<'a, StoreResult<Option<JobResult>>> {
         Box::pin(self.pool.result(&self.prefix, id))
+    }
+
+    fn get_job_results(&self, limit: usize) -> BoxFuture<'_, StoreResult<Vec<JobResult>>> {
+        Box::pin(self.pool.results(&self.prefix, limit))
+    }
+
+    fn record_node(&self, node: NodeInfo) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(async move {
+            rows::upsert_node::<MySql>(&self.prefix, "REPLACE", &node, "")
+                .build()
+                .execute(&self.pool)
+                .await
+                .map_err(driver_error)?;
+            Ok(())
+        })
+    }
+
+    fn remove_node<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(async move {
+            sqlx::query(self.sql("DELETE FROM {p}nodes WHERE id = ?"))
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err(driver_error)?;
+            Ok(())
+        })
+    }
+
+    fn get_nodes(&self) -> BoxFuture<'_, StoreResult<Vec<NodeInfo>>> {
+        Box::pin(self.pool.nodes(&self.prefix))
     }
 
     fn cleanup(&self, now: Timestamp) -> BoxFuture<'_, StoreResult<CleanupReport>> {

@@ -15,7 +15,7 @@ use sqlx::mysql::MySqlConnection;
 
 use super::{BATCH, MysqlStore, json, marks};
 use crate::codec::{self, driver_error, micros, micros_opt};
-use crate::common::not_found;
+use crate::common::{dead_node_bound, not_found};
 use crate::rows;
 use crate::rows::SCHEDULE_COLUMNS;
 
@@ -221,8 +221,16 @@ impl MysqlStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(driver_error)?;
+        // `last_heartbeat + lease + retention <= now`, arranged so no sum can overflow.
+        let dead = sqlx::query(
+            self.sql("DELETE FROM {p}nodes WHERE lease_duration_us <= ? - last_heartbeat"),
+        )
+        .bind(dead_node_bound(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(driver_error)?;
         let mut report = CleanupReport {
-            dead_nodes: 0,
+            dead_nodes: usize::try_from(dead.rows_affected()).unwrap_or(usize::MAX),
             expired_results: usize::try_from(expired.rows_affected()).unwrap_or(usize::MAX),
             finished_schedules: Vec::with_capacity(finished.len()),
         };

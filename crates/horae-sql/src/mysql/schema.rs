@@ -100,4 +100,44 @@ CREATE TABLE IF NOT EXISTS {p}results (
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin
 "#,
     ],
+    // 2: task actions (command and HTTP tasks of the daemon), node heartbeat records, and
+    // results by finish time (listing the latest results is a bounded backward scan of it;
+    // MariaDB before 10.8 ignores DESC in an index). MySQL 8 has no `ADD COLUMN IF NOT
+    // EXISTS` nor `CREATE INDEX IF NOT EXISTS`, so those two changes are prepared only
+    // when the data dictionary lacks them, which keeps the migration safe to run again.
+    &[
+        r#"
+SET @horae_ddl = IF(
+    EXISTS (SELECT 1 FROM information_schema.columns
+        WHERE table_schema = DATABASE() AND table_name = '{p}tasks' AND column_name = 'action'),
+    'DO 0',
+    'ALTER TABLE {p}tasks ADD COLUMN action JSON NULL')
+"#,
+        "PREPARE horae_ddl FROM @horae_ddl",
+        "EXECUTE horae_ddl",
+        "DEALLOCATE PREPARE horae_ddl",
+        r#"
+SET @horae_ddl = IF(
+    EXISTS (SELECT 1 FROM information_schema.statistics
+        WHERE table_schema = DATABASE() AND table_name = '{p}results' AND index_name = 'finished'),
+    'DO 0',
+    'CREATE INDEX finished ON {p}results (finished_at, job_id)')
+"#,
+        "PREPARE horae_ddl FROM @horae_ddl",
+        "EXECUTE horae_ddl",
+        "DEALLOCATE PREPARE horae_ddl",
+        r#"
+CREATE TABLE IF NOT EXISTS {p}nodes (
+    id VARCHAR(255) NOT NULL,
+    role VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+    started_at BIGINT NOT NULL,
+    last_heartbeat BIGINT NOT NULL,
+    lease_duration_us BIGINT NOT NULL,
+    max_concurrent_jobs BIGINT NOT NULL,
+    running_jobs BIGINT NOT NULL,
+    version VARCHAR(255) NOT NULL,
+    PRIMARY KEY (id)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin
+"#,
+    ],
 ];

@@ -22,7 +22,9 @@ use std::time::Duration;
 
 use horae::clock::BoxFuture;
 use horae::error::{ObjectKind, StoreError};
-use horae::model::{ConflictPolicy, Job, JobId, Schedule, ScheduleId, Task, TaskId};
+use horae::model::{
+    ConflictPolicy, Job, JobId, JobResult, NodeInfo, Schedule, ScheduleId, Task, TaskId,
+};
 use horae::store::{
     AddScheduleOutcome, CleanupReport, DataStore, JobBatch, JobRelease, JobReleaseRequest, Reaped,
     ScheduleRelease, ScheduleReleaseReport, StoreResult, reaped_retry_delay,
@@ -35,8 +37,8 @@ use sqlx::{AssertSqlSafe, Connection, Postgres, Row};
 
 use crate::codec::{self, driver_error, micros, micros_opt};
 use crate::common::{
-    abandoned, add, first_releases, lease_lost, not_found, record_missed, redacted, release_result,
-    settle_releases, split_missed,
+    abandoned, add, dead_node_bound, first_releases, lease_lost, not_found, record_missed,
+    redacted, release_result, settle_releases, split_missed,
 };
 use crate::lookup::Lookups;
 use crate::prefix::TablePrefix;
@@ -77,6 +79,13 @@ pub struct PostgresStore {
     prefix: TablePrefix,
     vacuums: Arc<Vacuums>,
 }
+
+/// Makes a node record's `INSERT` an upsert: every column but the id is replaced.
+const UPSERT_NODE: &str = "ON CONFLICT (id) DO UPDATE SET role = EXCLUDED.role, \
+     started_at = EXCLUDED.started_at, last_heartbeat = EXCLUDED.last_heartbeat, \
+     lease_duration_us = EXCLUDED.lease_duration_us, \
+     max_concurrent_jobs = EXCLUDED.max_concurrent_jobs, running_jobs = EXCLUDED.running_jobs, \
+     version = EXCLUDED.version";
 
 /// Releases per statement (bounded for memory, not by a bind limit: arrays are one bind each).
 const ROWS_PER_RELEASE: usize = 5_000;
@@ -248,8 +257,8 @@ impl PostgresStore {
         Ok(())
     }
 
-    /// Drops every table of this store's prefix — all its tasks, schedules, jobs and
-    /// results. For benchmarks and tests; irreversible.
+    /// Drops every table of this store's prefix — all its tasks, schedules, jobs, results
+    /// and node records. For benchmarks and tests; irreversible.
     ///
     /// # Errors
     ///
@@ -257,7 +266,7 @@ impl PostgresStore {
     pub async fn drop_tables(&self) -> StoreResult<()> {
         sqlx::raw_sql(self.sql(
             "DROP FUNCTION IF EXISTS {p}acquire_jobs; \
-             DROP TABLE IF EXISTS {p}results, {p}jobs, {p}schedules, {p}tasks, {p}schema_version",
+             DROP TABLE IF EXISTS {p}nodes, {p}results, {p}jobs, {p}schedules, {p}tasks, {p}schema_version",
         ))
         .execute(&self.pool)
         .await
@@ -384,7 +393,7 @@ impl PostgresStore {
     /// Binds a result as `$1…$10` of [`PostgresStore::result_insert`].
     fn bind_result<'q>(
         query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
-        result: &horae::model::JobResult,
+        result: &JobResult,
     ) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
         query
             .bind(result.job_id.to_string())
@@ -399,11 +408,7 @@ impl PostgresStore {
             .bind(result.return_value.clone().map(Json))
     }
 
-    async fn store_result(
-        &self,
-        conn: &mut PgConnection,
-        result: &horae::model::JobResult,
-    ) -> StoreResult<()> {
+    async fn store_result(&self, conn: &mut PgConnection, result: &JobResult) -> StoreResult<()> {
         if !result.should_store() {
             return Ok(());
         }
@@ -487,7 +492,7 @@ impl PostgresStore {
                 JobRelease::Finish(_) => None,
             })
             .collect();
-        let kept: Vec<&horae::model::JobResult> = releases
+        let kept: Vec<&JobResult> = releases
             .iter()
             .map(|r| release_result(&r.release))
             .filter(|result| result.should_store())
@@ -647,37 +652,17 @@ impl PostgresStore {
 }
 
 impl DataStore for PostgresStore {
-    // TEMP(store helper): replace with real implementations.
-    fn get_job_results(
-        &self,
-        _limit: usize,
-    ) -> BoxFuture<'_, StoreResult<Vec<horae::model::JobResult>>> {
-        Box::pin(async {
-            Err(StoreError::Other(
-                "get_job_results: not implemented yet".into(),
-            ))
-        })
-    }
-    fn record_node(&self, _node: horae::model::NodeInfo) -> BoxFuture<'_, StoreResult<()>> {
-        Box::pin(async { Err(StoreError::Other("record_node: not implemented yet".into())) })
-    }
-    fn remove_node<'a>(&'a self, _id: &'a str) -> BoxFuture<'a, StoreResult<()>> {
-        Box::pin(async { Err(StoreError::Other("remove_node: not implemented yet".into())) })
-    }
-    fn get_nodes(&self) -> BoxFuture<'_, StoreResult<Vec<horae::model::NodeInfo>>> {
-        Box::pin(async { Err(StoreError::Other("get_nodes: not implemented yet".into())) })
-    }
     fn put_task(&self, task: Task) -> BoxFuture<'_, StoreResult<bool>> {
         Box::pin(async move {
             task.validate()
                 .map_err(|e| StoreError::Invalid(e.to_string()))?;
             let sql = format!(
-                "INSERT INTO {{p}}tasks ({TASK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                "INSERT INTO {{p}}tasks ({TASK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
                  ON CONFLICT (id) DO UPDATE SET executor = EXCLUDED.executor, \
                    max_running_jobs = EXCLUDED.max_running_jobs, \
                    misfire_grace_time_us = EXCLUDED.misfire_grace_time_us, \
                    retry = EXCLUDED.retry, timeout_us = EXCLUDED.timeout_us, \
-                   metadata = EXCLUDED.metadata \
+                   metadata = EXCLUDED.metadata, action = EXCLUDED.action \
                  RETURNING (xmax = 0) AS inserted"
             );
             let inserted: bool = sqlx::query_scalar(self.sql(&sql))
@@ -688,6 +673,7 @@ impl DataStore for PostgresStore {
                 .bind(task.retry.as_ref().map(Json))
                 .bind(codec::duration_micros_opt(task.timeout))
                 .bind(Json(&task.metadata))
+                .bind(task.action.as_ref().map(Json))
                 .fetch_one(&self.pool)
                 .await
                 .map_err(driver_error)?;
@@ -1123,8 +1109,38 @@ impl DataStore for PostgresStore {
     fn get_job_result<'a>(
         &'a self,
         id: &'a JobId,
-    ) -> BoxFuture<'a, StoreResult<Option<horae::model::JobResult>>> {
+    ) -> BoxFuture<'a, StoreResult<Option<JobResult>>> {
         Box::pin(self.pool.result(&self.prefix, id))
+    }
+
+    fn get_job_results(&self, limit: usize) -> BoxFuture<'_, StoreResult<Vec<JobResult>>> {
+        Box::pin(self.pool.results(&self.prefix, limit))
+    }
+
+    fn record_node(&self, node: NodeInfo) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(async move {
+            rows::upsert_node::<Postgres>(&self.prefix, "INSERT", &node, UPSERT_NODE)
+                .build()
+                .execute(&self.pool)
+                .await
+                .map_err(driver_error)?;
+            Ok(())
+        })
+    }
+
+    fn remove_node<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(async move {
+            sqlx::query(self.sql("DELETE FROM {p}nodes WHERE id = $1"))
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err(driver_error)?;
+            Ok(())
+        })
+    }
+
+    fn get_nodes(&self) -> BoxFuture<'_, StoreResult<Vec<NodeInfo>>> {
+        Box::pin(self.pool.nodes(&self.prefix))
     }
 
     fn cleanup(&self, now: Timestamp) -> BoxFuture<'_, StoreResult<CleanupReport>> {
@@ -1143,8 +1159,16 @@ impl DataStore for PostgresStore {
             .fetch_all(&self.pool)
             .await
             .map_err(driver_error)?;
+            // `last_heartbeat + lease + retention <= now`, arranged so no sum can overflow.
+            let dead = sqlx::query(
+                self.sql("DELETE FROM {p}nodes WHERE lease_duration_us <= $1 - last_heartbeat"),
+            )
+            .bind(dead_node_bound(now))
+            .execute(&self.pool)
+            .await
+            .map_err(driver_error)?;
             let mut report = CleanupReport {
-                dead_nodes: 0,
+                dead_nodes: usize::try_from(dead.rows_affected()).unwrap_or(usize::MAX),
                 expired_results: usize::try_from(expired.rows_affected()).unwrap_or(usize::MAX),
                 finished_schedules: Vec::with_capacity(finished.len()),
             };

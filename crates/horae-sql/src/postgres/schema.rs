@@ -169,4 +169,23 @@ BEGIN
 END
 $body$;
 "#,
+    // 3: task actions (command and HTTP tasks of the daemon), node heartbeat records (ids
+    // in byte order, as every store lists them), and results newest first (listing the
+    // latest results is a bounded index scan).
+    r#"
+ALTER TABLE {p}tasks ADD COLUMN action JSONB;
+
+CREATE TABLE {p}nodes (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    role TEXT NOT NULL,
+    started_at BIGINT NOT NULL,
+    last_heartbeat BIGINT NOT NULL,
+    lease_duration_us BIGINT NOT NULL,
+    max_concurrent_jobs BIGINT NOT NULL,
+    running_jobs BIGINT NOT NULL,
+    version TEXT NOT NULL
+);
+
+CREATE INDEX {p}results_finished ON {p}results (finished_at DESC, job_id DESC);
+"#,
 ];

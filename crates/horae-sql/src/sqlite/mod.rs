@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use horae::clock::BoxFuture;
 use horae::error::{ObjectKind, StoreError};
-use horae::model::{ConflictPolicy, Job, JobId, JobResult, Schedule, ScheduleId, Task, TaskId};
+use horae::model::{
+    ConflictPolicy, Job, JobId, JobResult, NodeInfo, Schedule, ScheduleId, Task, TaskId,
+};
 use horae::store::{
     AddScheduleOutcome, CleanupReport, DataStore, JobBatch, JobRelease, JobReleaseRequest, Reaped,
     ScheduleRelease, ScheduleReleaseReport, StoreResult, reaped_retry_delay,
@@ -27,7 +29,7 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use crate::codec::{self, driver_error, micros, micros_opt};
-use crate::common::{abandoned, add, lease_lost, not_found, requeue_assignments};
+use crate::common::{abandoned, add, dead_node_bound, lease_lost, not_found, requeue_assignments};
 use crate::lookup::Lookups;
 use crate::prefix::TablePrefix;
 use crate::rows::{self, JOB_COLUMNS, SCHEDULE_COLUMNS, TASK_COLUMNS};
@@ -352,26 +354,6 @@ impl SqliteStore {
 }
 
 impl DataStore for SqliteStore {
-    // TEMP(store helper): replace with real implementations.
-    fn get_job_results(
-        &self,
-        _limit: usize,
-    ) -> BoxFuture<'_, StoreResult<Vec<horae::model::JobResult>>> {
-        Box::pin(async {
-            Err(StoreError::Other(
-                "get_job_results: not implemented yet".into(),
-            ))
-        })
-    }
-    fn record_node(&self, _node: horae::model::NodeInfo) -> BoxFuture<'_, StoreResult<()>> {
-        Box::pin(async { Err(StoreError::Other("record_node: not implemented yet".into())) })
-    }
-    fn remove_node<'a>(&'a self, _id: &'a str) -> BoxFuture<'a, StoreResult<()>> {
-        Box::pin(async { Err(StoreError::Other("remove_node: not implemented yet".into())) })
-    }
-    fn get_nodes(&self) -> BoxFuture<'_, StoreResult<Vec<horae::model::NodeInfo>>> {
-        Box::pin(async { Err(StoreError::Other("get_nodes: not implemented yet".into())) })
-    }
     fn put_task(&self, task: Task) -> BoxFuture<'_, StoreResult<bool>> {
         Box::pin(async move {
             task.validate()
@@ -379,7 +361,7 @@ impl DataStore for SqliteStore {
             let mut tx = self.begin().await?;
             let existed = self.fetch_task(&mut tx, &task.id).await?.is_some();
             let sql = format!(
-                "INSERT OR REPLACE INTO {{p}}tasks ({TASK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                "INSERT OR REPLACE INTO {{p}}tasks ({TASK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
             );
             sqlx::query(self.sql(&sql))
                 .bind(task.id.as_str())
@@ -389,6 +371,7 @@ impl DataStore for SqliteStore {
                 .bind(task.retry.as_ref().map(codec::json).transpose()?)
                 .bind(codec::duration_micros_opt(task.timeout))
                 .bind(codec::json(&task.metadata)?)
+                .bind(task.action.as_ref().map(codec::json).transpose()?)
                 .execute(&mut *tx)
                 .await
                 .map_err(driver_error)?;
@@ -785,6 +768,36 @@ impl DataStore for SqliteStore {
         Box::pin(self.pool.result(&self.prefix, id))
     }
 
+    fn get_job_results(&self, limit: usize) -> BoxFuture<'_, StoreResult<Vec<JobResult>>> {
+        Box::pin(self.pool.results(&self.prefix, limit))
+    }
+
+    fn record_node(&self, node: NodeInfo) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(async move {
+            rows::upsert_node::<Sqlite>(&self.prefix, "REPLACE", &node, "")
+                .build()
+                .execute(&self.pool)
+                .await
+                .map_err(driver_error)?;
+            Ok(())
+        })
+    }
+
+    fn remove_node<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(async move {
+            sqlx::query(self.sql("DELETE FROM {p}nodes WHERE id = ?"))
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err(driver_error)?;
+            Ok(())
+        })
+    }
+
+    fn get_nodes(&self) -> BoxFuture<'_, StoreResult<Vec<NodeInfo>>> {
+        Box::pin(self.pool.nodes(&self.prefix))
+    }
+
     fn cleanup(&self, now: Timestamp) -> BoxFuture<'_, StoreResult<CleanupReport>> {
         Box::pin(async move {
             let mut tx = self.begin().await?;
@@ -801,9 +814,17 @@ impl DataStore for SqliteStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(driver_error)?;
+            // `last_heartbeat + lease + retention <= now`, arranged so no sum can overflow.
+            let dead = sqlx::query(
+                self.sql("DELETE FROM {p}nodes WHERE lease_duration_us <= ? - last_heartbeat"),
+            )
+            .bind(dead_node_bound(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(driver_error)?;
             tx.commit().await.map_err(driver_error)?;
             let mut report = CleanupReport {
-                dead_nodes: 0,
+                dead_nodes: usize::try_from(dead.rows_affected()).unwrap_or(usize::MAX),
                 expired_results: usize::try_from(expired.rows_affected()).unwrap_or(usize::MAX),
                 finished_schedules: Vec::with_capacity(finished.len()),
             };

@@ -87,4 +87,22 @@ CREATE TABLE {p}results (
 );
 CREATE INDEX {p}results_expiry ON {p}results (expires_at);
 "#,
+    // 2: task actions (command and HTTP tasks of the daemon), node heartbeat records, and
+    // results newest first (listing the latest results is a bounded index scan).
+    r#"
+ALTER TABLE {p}tasks ADD COLUMN action TEXT;
+
+CREATE TABLE {p}nodes (
+    id TEXT PRIMARY KEY NOT NULL,
+    role TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    last_heartbeat INTEGER NOT NULL,
+    lease_duration_us INTEGER NOT NULL,
+    max_concurrent_jobs INTEGER NOT NULL,
+    running_jobs INTEGER NOT NULL,
+    version TEXT NOT NULL
+);
+
+CREATE INDEX {p}results_finished ON {p}results (finished_at DESC, job_id DESC);
+"#,
 ];
