@@ -252,6 +252,12 @@ impl JobProcessor {
             .acquire_and_start_jobs(node, self.config.lease_duration, limit, now)
             .await?;
         for result in batch.missed {
+            metrics::counter!(
+                "horae_jobs_finished_total",
+                "task" => result.task_id.to_string(),
+                "outcome" => result.outcome.as_str(),
+            )
+            .increment(1);
             self.publish(released_event(node, &result, None)).await;
         }
         let mut claimed = Vec::with_capacity(batch.acquired.len());
@@ -327,6 +333,8 @@ impl JobProcessor {
                     self.config.poll_interval
                 }
                 Err(error) => {
+                    metrics::counter!("horae_store_errors_total", "operation" => "acquire_jobs")
+                        .increment(1);
                     let wait = backoff.next_delay();
                     tracing::warn!(%error, retry_in = ?wait, "acquiring jobs failed");
                     wait
@@ -411,6 +419,8 @@ impl JobProcessor {
             Ok(_) => true,
             Err(StoreError::LeaseLost { .. }) => false,
             Err(error) => {
+                metrics::counter!("horae_store_errors_total", "operation" => "start_job")
+                    .increment(1);
                 // Unknown: do not start; the lease lapses and the job is reaped.
                 tracing::warn!(job = %job.id, %error, "could not confirm the lease; not starting the job");
                 false
@@ -430,8 +440,10 @@ impl JobProcessor {
             .tasks
             .get(&*self.store, &*self.clock, &job.task_id)
             .await;
+        record_start(&job);
         let (outcome, error, value, retry_after) =
             self.execute(&job, task.as_deref(), &entry).await;
+        metrics::gauge!("horae_jobs_running").decrement(1.0);
         if self.is_halted() {
             self.running.release(&id);
             return;
@@ -446,6 +458,7 @@ impl JobProcessor {
         let mut result = JobResult::new(&job, outcome, job.started_at, finished_at);
         result.error = error;
         result.return_value = value;
+        record_finish(&result);
         let retry_at = retry_after.and_then(|explicit| {
             let policy = task.as_ref().and_then(|t| t.retry.as_ref())?;
             let delay = match explicit {
@@ -590,6 +603,8 @@ impl JobProcessor {
                     self.released(batch, &lost).await;
                 }
                 Err(error) => {
+                    metrics::counter!("horae_store_errors_total", "operation" => "release_jobs")
+                        .increment(1);
                     let now = self.clock.now();
                     let (retry, expired): (Vec<_>, Vec<_>) =
                         batch.into_iter().partition(|r| now < r.give_up);
@@ -641,6 +656,7 @@ impl JobProcessor {
     }
 
     async fn lease_lost(&self, id: &JobId, task_id: &TaskId, lease_token: u64) {
+        metrics::counter!("horae_lease_losses_total").increment(1);
         tracing::warn!(job = %id, token = lease_token, "lease lost; the job belongs to another node now");
         self.publish(Event::JobLeaseLost {
             timestamp: self.clock.now(),
@@ -655,6 +671,38 @@ impl JobProcessor {
     async fn publish(&self, event: Event) {
         publish_or_log(&*self.broker, event).await;
     }
+}
+
+/// Records a job attempt starting in the metrics: the started counter, the running gauge
+/// and, for a scheduled job, how late it started after its fire time.
+fn record_start(job: &Job) {
+    let task = job.task_id.to_string();
+    if let (Some(started), Some(fire)) = (job.started_at, job.scheduled_fire_time) {
+        let late = started.duration_since(fire).as_secs_f64().max(0.0);
+        metrics::histogram!("horae_job_start_lateness_seconds", "task" => task.clone())
+            .record(late);
+    }
+    metrics::counter!("horae_jobs_started_total", "task" => task).increment(1);
+    metrics::gauge!("horae_jobs_running").increment(1.0);
+}
+
+/// Records a finished attempt in the metrics: the finished counter and its run time.
+fn record_finish(result: &JobResult) {
+    let task = result.task_id.to_string();
+    if let Some(started) = result.started_at {
+        let run = result
+            .finished_at
+            .duration_since(started)
+            .as_secs_f64()
+            .max(0.0);
+        metrics::histogram!("horae_job_run_seconds", "task" => task.clone()).record(run);
+    }
+    metrics::counter!(
+        "horae_jobs_finished_total",
+        "task" => task,
+        "outcome" => result.outcome.as_str(),
+    )
+    .increment(1);
 }
 
 /// The `JobReleased` event of a result.

@@ -61,6 +61,8 @@ impl LeaseKeeper {
         for id in &lost {
             self.running.lose_lease(id);
         }
+        let extended = leases.len().saturating_sub(lost.len());
+        metrics::counter!("horae_lease_extensions_total").increment(extended as u64);
         Ok(lost.len())
     }
 
@@ -73,6 +75,8 @@ impl LeaseKeeper {
                 () = self.clock.sleep(period) => {}
             }
             if let Err(error) = self.extend_once().await {
+                metrics::counter!("horae_store_errors_total", "operation" => "extend_leases")
+                    .increment(1);
                 tracing::warn!(%error, "extending job leases failed; retrying at the next tick");
             }
         }

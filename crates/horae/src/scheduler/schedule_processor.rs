@@ -135,6 +135,8 @@ impl ScheduleProcessor {
         report.released = outcome.released.len();
         report.lost = outcome.lost.len();
         report.jobs_added = outcome.jobs_added.len();
+        metrics::counter!("horae_schedules_processed_total").increment(report.released as u64);
+        metrics::counter!("horae_schedule_jobs_added_total").increment(report.jobs_added as u64);
 
         let added: HashSet<JobId> = outcome.jobs_added.iter().copied().collect();
         let released: HashSet<&ScheduleId> = outcome.released.iter().collect();
@@ -193,6 +195,8 @@ impl ScheduleProcessor {
                     until_next.min(self.config.poll_interval)
                 }
                 Err(error) => {
+                    metrics::counter!("horae_store_errors_total", "operation" => "process_schedules")
+                        .increment(1);
                     limit = base;
                     let wait = backoff.next_delay();
                     tracing::warn!(%error, retry_in = ?wait, "processing schedules failed");
