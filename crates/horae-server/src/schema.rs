@@ -1,0 +1,779 @@
+//! OpenAPI schemas of horae's model types as the API writes and reads them.
+//!
+//! The model types in `horae` carry their own serde rules (ids checked on input, durations
+//! as human strings, triggers as tagged JSON); these schema-only types describe exactly that
+//! JSON for the OpenAPI document. The tests at the bottom keep them in step with the model:
+//! every property a model value serializes is in its schema, and nothing else.
+
+#![allow(dead_code, reason = "schema-only types are never constructed")]
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema};
+use utoipa::{PartialSchema, ToSchema};
+
+/// The pattern of task and schedule ids (DESIGN.md: 1–128 ASCII letters, digits and
+/// `_ - . : @`, starting with a letter or digit).
+pub(crate) const ID_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$";
+
+/// The pattern of a human duration (`500ms`, `30s`, `1h30m`).
+pub(crate) const DURATION_PATTERN: &str = "^([0-9]+(\\.[0-9]+)?(us|ms|s|m|h|d|w))+$";
+
+/// A schema written as JSON (for the parts derive macros cannot express).
+fn from_json(value: Value) -> RefOr<Schema> {
+    serde_json::from_value(value).unwrap_or_else(|error| {
+        tracing::error!(%error, "invalid built-in OpenAPI schema");
+        RefOr::T(Schema::Object(ObjectBuilder::new().build()))
+    })
+}
+
+macro_rules! json_schema {
+    ($(#[$doc:meta])* $name:ident, $title:literal, $json:expr) => {
+        $(#[$doc])*
+        pub(crate) struct $name;
+
+        impl $name {
+            /// The schema as written.
+            fn json() -> Value {
+                $json
+            }
+        }
+
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                from_json($name::json())
+            }
+        }
+
+        impl ToSchema for $name {
+            fn name() -> Cow<'static, str> {
+                Cow::Borrowed($title)
+            }
+        }
+    };
+}
+
+json_schema!(
+    /// A task id.
+    TaskIdDoc,
+    "TaskId",
+    json!({
+        "type": "string",
+        "description": "A task id: 1–128 ASCII letters, digits and _ - . : @, starting with a letter or digit.",
+        "pattern": ID_PATTERN,
+        "minLength": 1,
+        "maxLength": 128,
+        "examples": ["backup"],
+    })
+);
+
+json_schema!(
+    /// A schedule id.
+    ScheduleIdDoc,
+    "ScheduleId",
+    json!({
+        "type": "string",
+        "description": "A schedule id: 1–128 ASCII letters, digits and _ - . : @, starting with a letter or digit.",
+        "pattern": ID_PATTERN,
+        "minLength": 1,
+        "maxLength": 128,
+        "examples": ["nightly"],
+    })
+);
+
+json_schema!(
+    /// A job id.
+    JobIdDoc,
+    "JobId",
+    json!({
+        "type": "string",
+        "format": "uuid",
+        "description": "A job id: a UUID (version 7 for jobs made by horae).",
+        "examples": ["0190b7a4-0000-7000-8000-000000000001"],
+    })
+);
+
+json_schema!(
+    /// A human duration.
+    DurationDoc,
+    "Duration",
+    json!({
+        "description": "A duration. Written as a human string such as \"500ms\", \"30s\" or \"1h30m\" (units us, ms, s, m, h, d, w); also read from a non-negative number of seconds.",
+        "oneOf": [
+            {"type": "string", "pattern": DURATION_PATTERN, "examples": ["30s"]},
+            {"type": "number", "minimum": 0},
+        ],
+    })
+);
+
+json_schema!(
+    /// A trigger as stored (with its iteration state).
+    StoredTriggerDoc,
+    "StoredTrigger",
+    json!({
+        "type": "object",
+        "description": "A trigger as stored with its schedule: its specification (see TriggerSpec) plus iteration state such as last_fire_time, next_fire_times or completed.",
+        "required": ["type"],
+        "properties": {
+            "type": {"type": "string", "enum": horae::trigger::TRIGGER_TYPES},
+        },
+        "additionalProperties": true,
+    })
+);
+
+/// The JSON schema of a trigger specification (DESIGN.md section 4).
+fn trigger_spec() -> Value {
+    let time =
+        json!({"type": "string", "format": "date-time", "description": "RFC 3339 with an offset."});
+    let zone = json!({"type": "string", "description": "An IANA time zone name (default UTC).", "examples": ["Europe/Berlin"]});
+    let amount = json!({"type": "number", "minimum": 0});
+    let field = json!({"type": ["string", "integer"], "description": "APScheduler cron field syntax: *, */n, a-b, a-b/n, a,b, names (jan, mon), last, \"last fri\", \"2nd wed\"."});
+    let cron_fields: Map<String, Value> = [
+        "year",
+        "month",
+        "day",
+        "week",
+        "day_of_week",
+        "hour",
+        "minute",
+        "second",
+    ]
+    .iter()
+    .map(|name| ((*name).to_owned(), field.clone()))
+    .collect();
+    let mut cron_properties = cron_fields;
+    cron_properties.insert("type".into(), json!({"type": "string", "enum": ["cron"]}));
+    cron_properties.insert("timezone".into(), zone.clone());
+    cron_properties.insert("start_time".into(), time.clone());
+    cron_properties.insert("end_time".into(), time.clone());
+    let nested = json!({
+        "type": "array",
+        "minItems": 1,
+        "items": {"$ref": "#/components/schemas/TriggerSpec"},
+    });
+    json!({
+        "description": "A trigger specification (DESIGN.md section 4): computes fire times. An omitted start_time / start_date means now.",
+        "oneOf": [
+            {
+                "title": "date",
+                "type": "object",
+                "required": ["type", "run_time"],
+                "additionalProperties": false,
+                "properties": {"type": {"type": "string", "enum": ["date"]}, "run_time": time},
+            },
+            {
+                "title": "interval",
+                "type": "object",
+                "required": ["type"],
+                "additionalProperties": false,
+                "properties": {
+                    "type": {"type": "string", "enum": ["interval"]},
+                    "weeks": amount, "days": amount, "hours": amount, "minutes": amount,
+                    "seconds": amount, "microseconds": amount,
+                    "start_time": time, "end_time": time,
+                },
+            },
+            {
+                "title": "cron",
+                "type": "object",
+                "required": ["type"],
+                "additionalProperties": false,
+                "properties": cron_properties,
+            },
+            {
+                "title": "cron (crontab line)",
+                "type": "object",
+                "required": ["type", "expr"],
+                "additionalProperties": false,
+                "properties": {
+                    "type": {"type": "string", "enum": ["cron"]},
+                    "expr": {"type": "string", "description": "A 5-field crontab line.", "examples": ["*/5 * * * *"]},
+                    "timezone": zone, "start_time": time, "end_time": time,
+                },
+            },
+            {
+                "title": "calendar_interval",
+                "type": "object",
+                "required": ["type"],
+                "additionalProperties": false,
+                "properties": {
+                    "type": {"type": "string", "enum": ["calendar_interval"]},
+                    "years": {"type": "integer", "minimum": 0},
+                    "months": {"type": "integer", "minimum": 0},
+                    "weeks": {"type": "integer", "minimum": 0},
+                    "days": {"type": "integer", "minimum": 0},
+                    "hour": {"type": "integer", "minimum": 0, "maximum": 23},
+                    "minute": {"type": "integer", "minimum": 0, "maximum": 59},
+                    "second": {"type": "integer", "minimum": 0, "maximum": 59},
+                    "start_date": {"type": "string", "format": "date"},
+                    "end_date": {"type": "string", "format": "date"},
+                    "timezone": zone,
+                },
+            },
+            {
+                "title": "and",
+                "type": "object",
+                "required": ["type", "triggers"],
+                "additionalProperties": false,
+                "properties": {
+                    "type": {"type": "string", "enum": ["and"]},
+                    "triggers": nested,
+                    "threshold": {"type": "number", "minimum": 0, "description": "Seconds (default 1)."},
+                    "max_iterations": {"type": "integer", "minimum": 1, "description": "Default 10000."},
+                },
+            },
+            {
+                "title": "or",
+                "type": "object",
+                "required": ["type", "triggers"],
+                "additionalProperties": false,
+                "properties": {"type": {"type": "string", "enum": ["or"]}, "triggers": nested},
+            },
+        ],
+    })
+}
+
+json_schema!(
+    /// A trigger specification.
+    TriggerSpecDoc,
+    "TriggerSpec",
+    trigger_spec()
+);
+
+/// How a task's jobs run.
+#[derive(ToSchema)]
+#[schema(as = ExecutorKind)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ExecutorKindDoc {
+    /// A Rust async handler.
+    Async,
+    /// A Rust blocking handler.
+    Blocking,
+    /// A command (daemon tasks).
+    Command,
+    /// An HTTP request (daemon tasks).
+    Http,
+}
+
+/// Which jobs a schedule creates when several of its fire times are due at once.
+#[derive(ToSchema)]
+#[schema(as = CoalescePolicy)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum CoalescePolicyDoc {
+    /// One job, for the earliest due fire time.
+    Earliest,
+    /// One job, for the latest due fire time (the default).
+    Latest,
+    /// One job per due fire time.
+    All,
+}
+
+/// What adding a schedule whose id exists does.
+#[derive(ToSchema)]
+#[schema(as = ConflictPolicy)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ConflictPolicyDoc {
+    /// Overwrite the existing schedule.
+    Replace,
+    /// Keep the existing schedule.
+    DoNothing,
+    /// Fail with 409 Conflict.
+    Exception,
+}
+
+/// How a job attempt ended.
+#[derive(ToSchema)]
+#[schema(as = JobOutcome)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum JobOutcomeDoc {
+    /// The handler returned normally.
+    Success,
+    /// The handler failed or panicked.
+    Error,
+    /// The job could not start before its deadline.
+    MissedStartDeadline,
+    /// The job was cancelled.
+    Cancelled,
+    /// The handler exceeded the task's timeout.
+    TimedOut,
+    /// The node running it died and retries are exhausted.
+    Abandoned,
+    /// The node's lease on the job was lost.
+    LeaseLost,
+}
+
+/// What a node does.
+#[derive(ToSchema)]
+#[schema(as = SchedulerRole)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum SchedulerRoleDoc {
+    /// Turns due schedules into jobs only.
+    Scheduler,
+    /// Runs jobs only.
+    Worker,
+    /// Both.
+    Both,
+}
+
+/// Exponential backoff for failed jobs.
+#[derive(ToSchema)]
+#[schema(as = RetryPolicy)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RetryPolicyDoc {
+    /// Total attempts including the first (1 = never retry).
+    #[schema(minimum = 1, maximum = 4294967295_u64)]
+    max_attempts: u32,
+    /// Delay before the first retry; at most `max`.
+    #[schema(value_type = DurationDoc)]
+    initial: (),
+    /// Upper bound on any delay.
+    #[schema(value_type = DurationDoc)]
+    max: (),
+    /// Growth factor per attempt (default 2).
+    #[schema(minimum = 1)]
+    #[serde(default)]
+    multiplier: f64,
+    /// Whether delays are drawn uniformly from zero to the computed delay (default true).
+    #[serde(default)]
+    jitter: bool,
+}
+
+/// A program to run (executor `command`).
+#[derive(ToSchema)]
+#[schema(as = CommandAction)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CommandActionDoc {
+    /// The program and its arguments.
+    #[schema(min_items = 1)]
+    argv: Vec<String>,
+    /// Run `argv[0]` through `/bin/sh -c` (default false).
+    #[serde(default)]
+    shell: bool,
+    /// Extra environment variables.
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    /// The working directory.
+    #[serde(default)]
+    cwd: Option<String>,
+}
+
+/// An HTTP request (executor `http`); a 2xx status is success.
+#[derive(ToSchema)]
+#[schema(as = HttpAction)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HttpActionDoc {
+    /// The method (default GET).
+    #[serde(default)]
+    method: String,
+    /// An `http://` or `https://` URL.
+    url: String,
+    /// Request headers.
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    /// The request body.
+    #[serde(default)]
+    body: Option<String>,
+    /// How long the request may take.
+    #[schema(value_type = Option<DurationDoc>)]
+    #[serde(default)]
+    timeout: (),
+}
+
+json_schema!(
+    /// What a daemon task does.
+    TaskActionDoc,
+    "TaskAction",
+    json!({
+        "description": "What a daemon task does: {\"command\": {...}} (executor command) or {\"http\": {...}} (executor http).",
+        "oneOf": [
+            {
+                "type": "object",
+                "title": "command",
+                "required": ["command"],
+                "additionalProperties": false,
+                "properties": {"command": {"$ref": "#/components/schemas/CommandAction"}},
+            },
+            {
+                "type": "object",
+                "title": "http",
+                "required": ["http"],
+                "additionalProperties": false,
+                "properties": {"http": {"$ref": "#/components/schemas/HttpAction"}},
+            },
+        ],
+    })
+);
+
+macro_rules! task_fields {
+    ($(#[$doc:meta])* $name:ident as $as:ident { $($id:tt)* }) => {
+        $(#[$doc])*
+        #[derive(ToSchema)]
+        #[schema(as = $as)]
+        #[serde(deny_unknown_fields)]
+        pub(crate) struct $name {
+            $($id)*
+            /// How its jobs run.
+            executor: ExecutorKindDoc,
+            /// The most jobs of this task running at once across all nodes; null = unlimited
+            /// (default 1).
+            #[schema(minimum = 1, maximum = 4294967295_u64)]
+            #[serde(default)]
+            max_running_jobs: Option<u32>,
+            /// How late a scheduled job may start; null = no limit (the default).
+            #[schema(value_type = Option<DurationDoc>)]
+            #[serde(default)]
+            misfire_grace_time: (),
+            /// Retries of failed runs; null = never retry.
+            #[serde(default)]
+            retry: Option<RetryPolicyDoc>,
+            /// How long one run may take; null = no limit.
+            #[schema(value_type = Option<DurationDoc>)]
+            #[serde(default)]
+            timeout: (),
+            /// Free-form JSON object for the user.
+            #[serde(default)]
+            metadata: Map<String, Value>,
+            /// What the daemon runs for executor `command` or `http`; omitted for tasks
+            /// bound to Rust handlers.
+            #[serde(default)]
+            action: Option<TaskActionDoc>,
+        }
+    };
+}
+
+task_fields!(
+    /// A task: a named unit of work and the rules for running its jobs.
+    TaskDoc as Task {
+        /// The task's id.
+        id: TaskIdDoc,
+    }
+);
+
+task_fields!(
+    /// A task definition without its id (the id is in the path). An `id` equal to the
+    /// path's is tolerated.
+    TaskBodyDoc as TaskBody {}
+);
+
+/// A schedule: runs a task whenever its trigger fires.
+#[derive(ToSchema)]
+#[schema(as = Schedule)]
+pub(crate) struct ScheduleDoc {
+    /// The schedule's id.
+    id: ScheduleIdDoc,
+    /// The task its jobs run.
+    task_id: TaskIdDoc,
+    /// The trigger with its iteration state.
+    trigger: StoredTriggerDoc,
+    /// Positional arguments passed to every job.
+    args: Vec<Value>,
+    /// Keyword arguments passed to every job.
+    kwargs: Map<String, Value>,
+    /// Whether the schedule is paused.
+    paused: bool,
+    /// Which due fire times get a job.
+    coalesce: CoalescePolicyDoc,
+    /// How late a job may start after its fire time; null = no limit.
+    #[schema(value_type = Option<DurationDoc>)]
+    misfire_grace_time: (),
+    /// The largest random delay added to each fire time; null = none.
+    #[schema(value_type = Option<DurationDoc>)]
+    max_jitter: (),
+    /// How long the results of its jobs are kept ("0s": not kept).
+    #[schema(value_type = DurationDoc)]
+    job_result_expiration_time: (),
+    /// Free-form JSON object for the user.
+    metadata: Map<String, Value>,
+    /// When the schedule is next due; null once its trigger is exhausted.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    next_fire_time: (),
+    /// The last fire time a job was created for.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    last_fire_time: (),
+    /// The node whose lease on the schedule is current, if any.
+    acquired_by: Option<String>,
+    /// When that lease expires.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    acquired_until: (),
+}
+
+/// One execution request of a task.
+#[derive(ToSchema)]
+#[schema(as = Job)]
+pub(crate) struct JobDoc {
+    /// The job's id.
+    id: JobIdDoc,
+    /// The task to run.
+    task_id: TaskIdDoc,
+    /// Positional arguments.
+    args: Vec<Value>,
+    /// Keyword arguments.
+    kwargs: Map<String, Value>,
+    /// The schedule that created the job; null for ad-hoc jobs.
+    schedule_id: Option<ScheduleIdDoc>,
+    /// The fire time the job was created for (jitter included).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    scheduled_fire_time: (),
+    /// The random delay added to the fire time.
+    #[schema(value_type = DurationDoc)]
+    jitter: (),
+    /// The job is not started after this instant.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    start_deadline: (),
+    /// The job is not acquired before this instant.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    not_before: (),
+    /// How long the job's result is kept.
+    #[schema(value_type = DurationDoc)]
+    result_expiration_time: (),
+    /// Free-form JSON object for the user.
+    metadata: Map<String, Value>,
+    /// When the job was created.
+    #[schema(value_type = String, format = DateTime)]
+    created_at: (),
+    /// Which attempt this is (1-based).
+    attempt: u32,
+    /// When the current attempt started running.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    started_at: (),
+    /// The node holding the job's lease, if any.
+    acquired_by: Option<String>,
+    /// When that lease expires unless extended.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    acquired_until: (),
+    /// The fencing token of the current lease.
+    lease_token: u64,
+}
+
+/// How one attempt of a job ended.
+#[derive(ToSchema)]
+#[schema(as = JobResult)]
+pub(crate) struct JobResultDoc {
+    /// The job.
+    job_id: JobIdDoc,
+    /// The job's task.
+    task_id: TaskIdDoc,
+    /// The schedule that created the job, if any.
+    schedule_id: Option<ScheduleIdDoc>,
+    /// How the attempt ended.
+    outcome: JobOutcomeDoc,
+    /// Which attempt this was (1-based).
+    attempt: u32,
+    /// When the attempt started; null if it never started.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    started_at: (),
+    /// When the attempt ended.
+    #[schema(value_type = String, format = DateTime)]
+    finished_at: (),
+    /// When the stored result is deleted.
+    #[schema(value_type = String, format = DateTime)]
+    expires_at: (),
+    /// The error message for outcomes other than success.
+    error: Option<String>,
+    /// The handler's JSON return value on success.
+    return_value: Option<Value>,
+}
+
+/// A node sharing the store, as it last reported itself.
+#[derive(ToSchema)]
+#[schema(as = Node)]
+pub(crate) struct NodeDoc {
+    /// The node's id.
+    id: String,
+    /// What it does.
+    role: SchedulerRoleDoc,
+    /// When it started.
+    #[schema(value_type = String, format = DateTime)]
+    started_at: (),
+    /// Its latest heartbeat.
+    #[schema(value_type = String, format = DateTime)]
+    last_heartbeat: (),
+    /// Its lease duration: it counts as alive while last_heartbeat + lease_duration is in
+    /// the future.
+    #[schema(value_type = DurationDoc)]
+    lease_duration: (),
+    /// The most jobs it runs at once.
+    max_concurrent_jobs: u32,
+    /// How many jobs it was running at its latest heartbeat.
+    running_jobs: u32,
+    /// The horae version it runs.
+    version: String,
+    /// Whether its latest heartbeat is recent enough to count it as alive now.
+    alive: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::time::Duration;
+
+    use horae::model::{
+        CommandAction, HttpAction, Job, JobOutcome, JobResult, NodeInfo, RetryPolicy, Schedule,
+        ScheduleId, SchedulerRole, Task, TaskAction, TaskId,
+    };
+    use jiff::Timestamp;
+
+    use super::*;
+
+    fn schema_json<T: PartialSchema>() -> Value {
+        serde_json::to_value(T::schema()).unwrap()
+    }
+
+    fn property_names<T: PartialSchema>() -> BTreeSet<String> {
+        schema_json::<T>()["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    fn keys(value: &Value) -> BTreeSet<String> {
+        value.as_object().unwrap().keys().cloned().collect()
+    }
+
+    fn ts() -> Timestamp {
+        "2026-01-01T03:00:00Z".parse().unwrap()
+    }
+
+    fn task() -> Task {
+        let mut task = Task::new(
+            TaskId::new("t").unwrap(),
+            horae::model::ExecutorKind::Command,
+        );
+        task.retry = Some(RetryPolicy::new(
+            2,
+            Duration::from_secs(1),
+            Duration::from_secs(2),
+        ));
+        task.action = Some(TaskAction::Command(CommandAction {
+            argv: vec!["true".into()],
+            shell: false,
+            env: BTreeMap::new(),
+            cwd: Some("/".into()),
+        }));
+        task
+    }
+
+    #[test]
+    fn json_schemas_survive_the_conversion_whole() {
+        fn same<T: PartialSchema>(written: Value) {
+            assert_eq!(schema_json::<T>(), written);
+        }
+        same::<TaskIdDoc>(TaskIdDoc::json());
+        same::<ScheduleIdDoc>(ScheduleIdDoc::json());
+        same::<JobIdDoc>(JobIdDoc::json());
+        same::<DurationDoc>(DurationDoc::json());
+        same::<StoredTriggerDoc>(StoredTriggerDoc::json());
+        same::<TriggerSpecDoc>(TriggerSpecDoc::json());
+        same::<TaskActionDoc>(TaskActionDoc::json());
+        assert_eq!(TriggerSpecDoc::json()["oneOf"].as_array().unwrap().len(), 7);
+    }
+
+    #[test]
+    fn model_schemas_list_exactly_the_serialized_fields() {
+        let task = task();
+        let task_json = serde_json::to_value(&task).unwrap();
+        assert_eq!(property_names::<TaskDoc>(), keys(&task_json));
+        let mut body = keys(&task_json);
+        body.remove("id");
+        assert_eq!(property_names::<TaskBodyDoc>(), body);
+        assert_eq!(
+            property_names::<RetryPolicyDoc>(),
+            keys(&task_json["retry"])
+        );
+        assert_eq!(
+            property_names::<CommandActionDoc>(),
+            keys(&task_json["action"]["command"])
+        );
+        let http = TaskAction::Http(HttpAction {
+            method: "GET".into(),
+            url: "http://x".into(),
+            headers: BTreeMap::new(),
+            body: None,
+            timeout: None,
+        });
+        let http = serde_json::to_value(&http).unwrap();
+        assert_eq!(property_names::<HttpActionDoc>(), keys(&http["http"]));
+
+        let trigger = horae::trigger::Trigger::parse(r#"{"type":"cron","hour":3}"#, ts()).unwrap();
+        let schedule = Schedule::new(ScheduleId::new("s").unwrap(), task.id.clone(), trigger);
+        assert_eq!(
+            property_names::<ScheduleDoc>(),
+            keys(&serde_json::to_value(&schedule).unwrap())
+        );
+        let job = Job::new(task.id.clone(), ts());
+        assert_eq!(
+            property_names::<JobDoc>(),
+            keys(&serde_json::to_value(&job).unwrap())
+        );
+        let result = JobResult::new(&job, JobOutcome::Success, Some(ts()), ts());
+        assert_eq!(
+            property_names::<JobResultDoc>(),
+            keys(&serde_json::to_value(&result).unwrap())
+        );
+        let node = NodeInfo {
+            id: "n".into(),
+            role: SchedulerRole::Both,
+            started_at: ts(),
+            last_heartbeat: ts(),
+            lease_duration: Duration::from_secs(30),
+            max_concurrent_jobs: 1,
+            running_jobs: 0,
+            version: "0".into(),
+        };
+        let mut node_keys = keys(&serde_json::to_value(&node).unwrap());
+        node_keys.insert("alive".into());
+        assert_eq!(property_names::<NodeDoc>(), node_keys);
+    }
+
+    #[test]
+    fn enum_schemas_list_every_variant() {
+        fn values<T: PartialSchema>() -> Vec<String> {
+            schema_json::<T>()["enum"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_owned())
+                .collect()
+        }
+        fn names<T: Copy>(all: &[T], name: fn(T) -> &'static str) -> Vec<String> {
+            all.iter().map(|v| name(*v).to_owned()).collect()
+        }
+        use horae::model::{CoalescePolicy, ConflictPolicy, ExecutorKind};
+        assert_eq!(
+            values::<ExecutorKindDoc>(),
+            names(ExecutorKind::ALL, ExecutorKind::as_str)
+        );
+        assert_eq!(
+            values::<CoalescePolicyDoc>(),
+            names(CoalescePolicy::ALL, CoalescePolicy::as_str)
+        );
+        assert_eq!(
+            values::<ConflictPolicyDoc>(),
+            names(ConflictPolicy::ALL, ConflictPolicy::as_str)
+        );
+        assert_eq!(
+            values::<JobOutcomeDoc>(),
+            names(JobOutcome::ALL, JobOutcome::as_str)
+        );
+        assert_eq!(
+            values::<SchedulerRoleDoc>(),
+            names(SchedulerRole::ALL, SchedulerRole::as_str)
+        );
+    }
+
+    #[test]
+    fn the_duration_pattern_matches_what_horae_writes() {
+        // No regex engine here: check the canonical forms by construction instead.
+        for text in [
+            "0s", "500ms", "1h30m", "1m500ms", "2d", "1w", "1.5s", "250us",
+        ] {
+            assert!(horae::duration::parse_duration(text).is_ok(), "{text}");
+        }
+        assert!(DURATION_PATTERN.contains("us|ms|s|m|h|d|w"));
+    }
+}
