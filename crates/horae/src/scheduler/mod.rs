@@ -3,7 +3,8 @@
 //! Each service is one module with its own configuration and tests (River's layout):
 //! [`schedule_processor`] turns due schedules into jobs, [`job_processor`] runs jobs,
 //! [`lease_keeper`] keeps running jobs' leases alive, [`reaper`] deals with jobs of dead
-//! nodes and [`cleanup`] removes expired results and finished schedules. A node runs the
+//! nodes, [`cleanup`] removes expired results and finished schedules, and [`heartbeat`]
+//! keeps the node's record in the store ([`Scheduler::nodes`] lists them). A node runs the
 //! services its [`SchedulerRole`] calls for; many nodes may share one store.
 //!
 //! # Example
@@ -34,6 +35,7 @@
 
 pub mod cleanup;
 pub mod handler;
+pub mod heartbeat;
 pub mod job_processor;
 pub mod lease_keeper;
 pub mod reaper;
@@ -53,6 +55,7 @@ use tokio_util::task::TaskTracker;
 
 use self::cleanup::{Cleanup, DEFAULT_CLEANUP_INTERVAL};
 use self::handler::Handler;
+use self::heartbeat::{Heartbeat, HeartbeatConfig};
 use self::job_processor::{JobProcessor, JobProcessorConfig};
 use self::lease_keeper::LeaseKeeper;
 use self::reaper::Reaper;
@@ -65,8 +68,8 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ObjectKind, StoreError, ValidationError};
 use crate::event::{Event, EventKind};
 use crate::model::{
-    CoalescePolicy, ConflictPolicy, Job, JobId, JobResult, Schedule, ScheduleId, SchedulerRole,
-    Task, TaskId,
+    CoalescePolicy, ConflictPolicy, Job, JobId, JobResult, NodeInfo, Schedule, ScheduleId,
+    SchedulerRole, Task, TaskId,
 };
 use crate::store::{AddScheduleOutcome, DataStore, MemoryStore};
 use crate::trigger::Trigger;
@@ -266,8 +269,9 @@ struct Inner {
     /// Stops the services that take new work (and the reaper and cleanup).
     shutdown: CancellationToken,
     services: TaskTracker,
-    /// Stops the lease keeper, which outlives the other services: leases of jobs still
-    /// running during a graceful stop must not lapse (invariants 2 and 9).
+    /// Stops the lease keeper and the heartbeat, which outlive the other services: leases
+    /// of jobs still running during a graceful stop must not lapse (invariants 2 and 9),
+    /// and the node's record stays fresh while it finishes them.
     keeper_shutdown: CancellationToken,
     keeper: TaskTracker,
     started: AtomicBool,
@@ -287,6 +291,16 @@ impl Scheduler {
     /// The data store.
     pub fn store(&self) -> &Arc<dyn DataStore> {
         &self.inner.store
+    }
+
+    /// The heartbeat records of the nodes sharing the store (this one included once
+    /// started), sorted by id; see [`NodeInfo::is_alive`].
+    ///
+    /// # Errors
+    ///
+    /// A store failure.
+    pub async fn nodes(&self) -> Result<Vec<NodeInfo>, Error> {
+        Ok(self.inner.store.get_nodes().await?)
     }
 
     /// Subscribes to events (from this node and, with a shared broker, all nodes).
@@ -615,7 +629,8 @@ impl Scheduler {
         })
     }
 
-    /// Starts the node's services for its role. Calling it again does nothing.
+    /// Starts the node's services for its role, and its heartbeat (its record in the
+    /// store). Calling it again does nothing.
     pub async fn start(&self) {
         if self.inner.started.swap(true, Ordering::SeqCst) {
             return;
@@ -623,6 +638,22 @@ impl Scheduler {
         let inner = &self.inner;
         let config = &inner.config;
         let shutdown = inner.shutdown.clone();
+        let heartbeat = Heartbeat::new(
+            inner.store.clone(),
+            inner.clock.clone(),
+            inner.jobs.running().clone(),
+            HeartbeatConfig {
+                role: config.role,
+                lease_duration: config.lease_duration,
+                max_concurrent_jobs: u32::try_from(config.max_concurrent_jobs).unwrap_or(u32::MAX),
+                interval: config.lease_duration / 3,
+                ..HeartbeatConfig::new(config.node_id.clone())
+            },
+        );
+        let token = inner.keeper_shutdown.clone();
+        inner
+            .keeper
+            .spawn(async move { heartbeat.run_loop(token).await });
         if config.role != SchedulerRole::Worker {
             let processor = ScheduleProcessor::new(
                 inner.store.clone(),
@@ -687,15 +718,26 @@ impl Scheduler {
     }
 
     /// Stops gracefully (invariant 9): no new work is taken, running jobs get the grace
-    /// period to finish and are then cancelled, and every result is released.
+    /// period to finish and are then cancelled, every result is released, and the node's
+    /// record is removed from the store (best effort: a failure is logged, and cleanup
+    /// deletes the record later).
     pub async fn stop(&self) {
         let inner = &self.inner;
         inner.shutdown.cancel();
         inner.services.close();
         inner.services.wait().await;
-        // The lease keeper goes on while running jobs finish.
+        // The lease keeper and the heartbeat go on while running jobs finish.
         inner.jobs.drain(inner.config.stop_grace_period).await;
         self.stop_keeper().await;
+        if inner.started.load(Ordering::SeqCst)
+            && let Err(error) = inner.store.remove_node(&inner.config.node_id).await
+        {
+            tracing::warn!(
+                %error,
+                node_id = %inner.config.node_id,
+                "removing the node's record failed; cleanup will delete it"
+            );
+        }
         self.publish(Event::SchedulerStopped {
             timestamp: inner.clock.now(),
             node_id: inner.config.node_id.clone(),
@@ -704,8 +746,9 @@ impl Scheduler {
         .await;
     }
 
-    /// Stops at once as if the process had died: nothing is released and no event is sent,
-    /// so other nodes reap this node's jobs when their leases lapse (for failover tests).
+    /// Stops at once as if the process had died: nothing is released, no event is sent and
+    /// the node's record stays (no longer refreshed), so other nodes reap this node's jobs
+    /// when their leases lapse (for failover tests).
     pub async fn halt(&self) {
         self.inner.jobs.halt();
         self.inner.shutdown.cancel();

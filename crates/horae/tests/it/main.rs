@@ -6,6 +6,7 @@
 )]
 
 mod failover;
+mod heartbeat;
 mod model;
 mod schedule_processor;
 mod scheduler;
