@@ -509,7 +509,7 @@ async fn create_database(url: &StoreUrl) -> StoreResult<()> {
 }
 
 /// `CREATE DATABASE IF NOT EXISTS` on the server of a MySQL URL.
-async fn create_mysql_database(url: &StoreUrl) -> StoreResult<()> {
+pub(crate) async fn create_mysql_database(url: &StoreUrl) -> StoreResult<()> {
     let shown = url.redacted();
     let options = MySqlConnectOptions::from_str(&url.url)
         .map_err(|e| StoreError::Invalid(format!("store URL {shown:?}: {e}")))?;

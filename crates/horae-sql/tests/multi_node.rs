@@ -286,6 +286,9 @@ async fn three_nodes_on_postgresql() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_on_mariadb() {
     let url = url_from_env("HORAE_MYSQL_URL", "mysql://root@127.0.0.1:3306/horae_test");
+    MysqlStore::create_database_if_missing(&url)
+        .await
+        .unwrap_or_else(|e| panic!("MariaDB is required for this test: {e}"));
     let prefix = unique_prefix();
     let backend: Backend = Arc::new(move || {
         let (url, prefix) = (url.clone(), prefix.clone());

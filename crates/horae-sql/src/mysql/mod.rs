@@ -100,6 +100,18 @@ impl MysqlStore {
         MysqlStore::connect_with(url, MysqlOptions::default()).await
     }
 
+    /// Creates the database `url` names on its server unless it exists
+    /// (`CREATE DATABASE IF NOT EXISTS`, utf8mb4).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Invalid`] for a malformed URL or a database name other than ASCII
+    /// letters, digits and underscores; [`StoreError::Unavailable`] when the server cannot
+    /// be reached.
+    pub async fn create_database_if_missing(url: &str) -> StoreResult<()> {
+        crate::open::create_mysql_database(&crate::open::StoreUrl::parse(url)?).await
+    }
+
     /// [`MysqlStore::connect`] with explicit options.
     ///
     /// # Errors
