@@ -3,8 +3,15 @@
 //! Exit codes follow DESIGN.md invariant 12: 0 on success, 2 for usage errors and invalid
 //! input (message on stderr), 1 for runtime errors.
 
+mod backend;
 mod commands;
+mod config;
+mod executor;
+mod logging;
+mod reconcile;
+mod spec;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -13,12 +20,31 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "horae", version, about, propagate_version = true)]
 struct Cli {
+    /// The config file (TOML; see DESIGN.md section 7). Without one: the defaults and the
+    /// HORAE_* environment variables.
+    #[arg(long, global = true, value_name = "FILE", env = "HORAE_CONFIG")]
+    config: Option<PathBuf>,
+    /// The store for `run` and the admin commands, overriding the config file and
+    /// HORAE_STORE_URL (the admin commands also take it after their name).
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a node: scheduler, workers, HTTP API and dashboard; SIGINT or SIGTERM stops it
+    /// gracefully.
+    Run(commands::run::RunArgs),
+    /// Manage tasks in the store.
+    Task(commands::admin::task::TaskArgs),
+    /// Manage schedules in the store.
+    Schedule(commands::admin::schedule::ScheduleArgs),
+    /// Queue jobs and read their results.
+    Job(commands::admin::job::JobArgs),
+    /// Show the nodes sharing the store.
+    Node(commands::admin::node::NodeArgs),
     /// Work with triggers (preview fire times).
     #[command(subcommand)]
     Trigger(commands::trigger::TriggerCommand),
@@ -49,6 +75,21 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
+        Command::Run(args) => {
+            settings(cli.config, cli.store).and_then(|s| commands::run::run(args, s))
+        }
+        Command::Task(args) => {
+            settings(cli.config, cli.store).and_then(|s| commands::admin::task::run(args, s))
+        }
+        Command::Schedule(args) => {
+            settings(cli.config, cli.store).and_then(|s| commands::admin::schedule::run(args, s))
+        }
+        Command::Job(args) => {
+            settings(cli.config, cli.store).and_then(|s| commands::admin::job::run(args, s))
+        }
+        Command::Node(args) => {
+            settings(cli.config, cli.store).and_then(|s| commands::admin::node::run(args, s))
+        }
         Command::Trigger(command) => commands::trigger::run(command),
         Command::Bench(args) => commands::bench::run(args),
         Command::Migrate(args) => commands::migrate::run(args),
@@ -64,4 +105,16 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The configuration: the file (if any), the environment, then `--store`.
+fn settings(config: Option<PathBuf>, store: Option<String>) -> Result<config::Settings, Failure> {
+    let mut settings = config::Settings::load(config.as_deref(), &|name| std::env::var(name).ok())
+        .map_err(|error| Failure::Usage(error.0))?;
+    if let Some(url) = store {
+        config::check_store_url(&url)
+            .map_err(|message| Failure::Usage(format!("--store: {message}")))?;
+        settings.override_store(url);
+    }
+    Ok(settings)
 }

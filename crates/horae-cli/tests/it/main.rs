@@ -5,8 +5,11 @@
     reason = "tests fail by panicking"
 )]
 
+mod admin;
 mod bench;
+mod daemon;
 mod migrate;
+mod run;
 mod trigger_preview;
 
 use std::io::Write;
