@@ -90,7 +90,7 @@ pub(crate) struct JobCreate {
     #[serde(default)]
     metadata: Map<String, Value>,
     /// How long the result is kept (default "15m"; "0s": not kept).
-    #[schema(value_type = Option<DurationDoc>)]
+    #[schema(value_type = DurationDoc)]
     #[serde(default = "default_expiration", with = "serde_human")]
     result_expiration_time: Duration,
 }

@@ -12,7 +12,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody};
-use crate::schema::{CommandActionDoc, HttpActionDoc};
+use crate::schema::{
+    CommandActionDoc, DurationDoc, HttpActionDoc, PositiveDurationDoc, TaskBodyFieldsDoc,
+    TaskFieldsDoc,
+};
 use crate::state::AppState;
 
 pub(crate) fn parse_task_id(id: &str) -> Result<TaskId, ApiError> {
@@ -33,7 +36,15 @@ pub(crate) fn parse_schedule_id(id: &str) -> Result<ScheduleId, ApiError> {
             Errors are `{\"error\": code, \"detail\": message}`.",
         license(name = "MIT OR Apache-2.0", identifier = "MIT OR Apache-2.0"),
     ),
-    components(schemas(ErrorBody, CommandActionDoc, HttpActionDoc)),
+    components(schemas(
+        ErrorBody,
+        CommandActionDoc,
+        HttpActionDoc,
+        TaskFieldsDoc,
+        TaskBodyFieldsDoc,
+        PositiveDurationDoc,
+        DurationDoc,
+    )),
     modifiers(&Security),
     security((), ("bearer" = [])),
     tags(

@@ -50,7 +50,7 @@ pub(crate) struct ScheduleCreate {
     #[serde(default)]
     paused: bool,
     /// Which due fire times get a job (default latest).
-    #[schema(value_type = Option<CoalescePolicyDoc>)]
+    #[schema(value_type = CoalescePolicyDoc)]
     #[serde(default)]
     coalesce: CoalescePolicy,
     /// How late a job may start; omitted or null: the task's.
@@ -62,14 +62,14 @@ pub(crate) struct ScheduleCreate {
     #[serde(default, with = "serde_human_opt")]
     max_jitter: Option<Duration>,
     /// How long its jobs' results are kept (default "0s": not kept).
-    #[schema(value_type = Option<DurationDoc>)]
+    #[schema(value_type = DurationDoc)]
     #[serde(default, with = "serde_human")]
     job_result_expiration_time: Duration,
     /// Free-form JSON object for the user.
     #[serde(default)]
     metadata: Map<String, Value>,
     /// What to do when a schedule with this id exists (default exception: 409 Conflict).
-    #[schema(value_type = Option<ConflictPolicyDoc>)]
+    #[schema(value_type = ConflictPolicyDoc)]
     #[serde(default = "exception")]
     conflict_policy: ConflictPolicy,
 }
