@@ -1,7 +1,23 @@
 //! The `horae` command-line interface.
 //!
+//! | command | what |
+//! |---|---|
+//! | `horae run [--config F] [--check]` | a node: scheduler, workers, HTTP API and dashboard ([`commands::run`]) |
+//! | `horae task list\|show\|add\|remove` | tasks in the store ([`commands::admin`]) |
+//! | `horae schedule add\|list\|show\|pause\|resume\|remove` | schedules in the store |
+//! | `horae job add\|list\|show\|result [--wait]` | jobs and their results |
+//! | `horae node list` | the nodes sharing the store |
+//! | `horae trigger preview` | fire times of a trigger |
+//! | `horae migrate` | create or upgrade an SQL store's schema |
+//! | `horae bench` | benchmarks against the APScheduler peer harness |
+//!
+//! `--config FILE` (or `HORAE_CONFIG`) names the config file ([`config`]) for `run` and the
+//! admin commands; `--store URL` overrides its store. Without a file the defaults apply:
+//! SQLite `horae.db` in the working directory, the local broker, HTTP on 127.0.0.1:8731.
+//!
 //! Exit codes follow DESIGN.md invariant 12: 0 on success, 2 for usage errors and invalid
-//! input (message on stderr), 1 for runtime errors.
+//! input (message on stderr), 1 for runtime errors — for the admin commands these include
+//! unknown and duplicate ids, and `job result` of a job that did not succeed.
 
 mod backend;
 mod commands;

@@ -9,8 +9,8 @@
 //!
 //! SIGINT or SIGTERM stops the node gracefully: no new work is taken, running jobs get
 //! `node.stop_grace_period` to finish (then they are cancelled and their processes
-//! killed), leases are released, and the process exits with status 0. A second signal
-//! stops at once (exit 1).
+//! killed), leases are released, and the process exits with status 0. A second signal, a
+//! second or more after the first, stops at once (exit 1).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -26,6 +26,9 @@ use crate::backend::{self, Backend};
 use crate::config::{HttpSettings, Settings};
 use crate::executor;
 use crate::reconcile::reconcile;
+
+/// A signal repeated within this time of the first is not a request to stop at once.
+const REPEAT_WINDOW: Duration = Duration::from_secs(1);
 
 /// How long a stopping node waits for HTTP requests under way (a long poll, say).
 const HTTP_STOP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -87,14 +90,26 @@ async fn daemon(settings: Settings) -> Result<(), Failure> {
         "{name} received: stopping (running jobs get up to {} to finish)",
         horae::duration::format_duration(settings.node.stop_grace_period)
     );
-    tokio::select! {
-        () = node.stop() => {
-            tracing::info!("stopped");
-            Ok(())
-        }
-        name = signals.next() => {
-            tracing::warn!("{name} received again: stopping at once");
-            Err(Failure::Runtime(anyhow::anyhow!("stopped at once by a second {name}")))
+    let received = tokio::time::Instant::now();
+    let stopping = node.stop();
+    tokio::pin!(stopping);
+    loop {
+        tokio::select! {
+            () = &mut stopping => {
+                tracing::info!("stopped");
+                return Ok(());
+            }
+            again = signals.next() => {
+                // Tools such as `timeout` signal the process and its group at once: a
+                // repeat that close to the first is the same request.
+                if received.elapsed() < REPEAT_WINDOW {
+                    continue;
+                }
+                tracing::warn!("{again} received again: stopping at once");
+                return Err(Failure::Runtime(anyhow::anyhow!(
+                    "stopped at once by a second {again}"
+                )));
+            }
         }
     }
 }

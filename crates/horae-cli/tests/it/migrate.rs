@@ -195,8 +195,8 @@ fn postgres_is_migrated_once_under_a_fresh_prefix() {
     drop_tables(&url, &prefix);
 }
 
-/// Drops the tables `horae migrate` made under `prefix`.
-fn drop_tables(url: &str, prefix: &str) {
+/// Drops the tables `horae migrate` (or a node) made under `prefix`.
+pub(crate) fn drop_tables(url: &str, prefix: &str) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -6,8 +6,11 @@ use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 
+use horae_testkit::service::{unique_prefix, url_from_env};
+
 use crate::daemon::{Daemon, TempDir, base_config, command, wait_for};
-use crate::{stderr, stdout};
+use crate::migrate::drop_tables;
+use crate::{reachable, stderr, stdout};
 
 /// A config whose schedule appends its fire time, schedule id and attempt to `fires.log`
 /// every `interval`.
@@ -293,4 +296,163 @@ fn the_example_config_is_valid() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains("ok ("), "{}", stdout(&out));
+}
+
+/// Whether process `pid` is gone (or a zombie nobody reaped yet).
+fn process_gone(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    }
+}
+
+#[test]
+fn sigterm_lets_running_commands_finish_within_the_grace_period_then_kills_the_rest() {
+    let dir = TempDir::new("grace");
+    dir.config(&format!(
+        r#"{}
+[[task]]
+id = "short"
+command = "touch short.started; sleep 1; touch short.done"
+
+[[task]]
+id = "long"
+command = "echo $$ > long.pid; exec sleep 30"
+"#,
+        base_config(&dir, "node-grace")
+    ));
+    let daemon = Daemon::start(&dir);
+    let store = dir.store_url();
+    let add = |task: &str| {
+        let out = command(dir.path())
+            .args(["--store", &store, "job", "add", "--task", task])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        stdout(&out).trim().to_owned()
+    };
+    let short = add("short");
+    let long = add("long");
+    let pid = wait_for(Duration::from_secs(15), "both commands to start", || {
+        let pid = std::fs::read_to_string(dir.path().join("long.pid")).ok()?;
+        let started = dir.path().join("short.started").exists();
+        (started && !pid.trim().is_empty()).then(|| pid.trim().to_owned())
+    });
+    let stopping = Instant::now();
+    let (status, log) = daemon.stop();
+    let took = stopping.elapsed();
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(
+        took >= Duration::from_millis(1900),
+        "the grace period (2s) was not waited for: {took:?}"
+    );
+    assert!(took < Duration::from_secs(15), "{took:?}");
+    assert!(
+        dir.path().join("short.done").exists(),
+        "the short command was cut off"
+    );
+    wait_for(
+        Duration::from_secs(5),
+        "the long command to be killed",
+        || process_gone(&pid).then_some(()),
+    );
+    let result = |id: &str| {
+        let out = command(dir.path())
+            .args(["--store", &store, "job", "result", id, "--json"])
+            .output()
+            .unwrap();
+        serde_json::from_str::<serde_json::Value>(&stdout(&out)).unwrap()
+    };
+    assert_eq!(result(&short)["outcome"], "success");
+    let long = result(&long);
+    assert_eq!(long["outcome"], "cancelled", "{long}");
+}
+
+/// Against the real PostgreSQL server (`HORAE_PG_URL`, default the local `horae_test`
+/// database) as store and broker: skipped with a note when it is down, except under
+/// `CI=true`.
+#[test]
+fn a_node_on_postgres_with_the_postgres_broker_runs_jobs_added_by_the_admin_commands() {
+    let url = url_from_env(
+        "HORAE_PG_URL",
+        "postgres://postgres@127.0.0.1:5432/horae_test",
+    );
+    let prefix = format!("{}_", unique_prefix());
+    let dir = TempDir::new("postgres");
+    let out = command(dir.path())
+        .args([
+            "migrate",
+            "--store",
+            &url,
+            "--prefix",
+            &prefix,
+            "--connect-timeout",
+            "5",
+        ])
+        .output()
+        .unwrap();
+    let reached = if out.status.code() == Some(0) {
+        Ok(())
+    } else {
+        Err(stderr(&out))
+    };
+    if reachable("PostgreSQL", reached).is_none() {
+        return;
+    }
+    dir.config(&format!(
+        r#"[node]
+id = "node-pg"
+stop_grace_period = "2s"
+# Polling rarely: the broker's events must wake the node.
+poll_interval = "30s"
+
+[store]
+url = "{url}"
+prefix = "{prefix}"
+
+[broker]
+url = "{url}"
+
+[http]
+bind = "127.0.0.1:0"
+
+[[task]]
+id = "echo"
+command = ["echo", "from postgres"]
+"#
+    ));
+    let daemon = Daemon::start(&dir);
+    let admin = |args: &[&str]| {
+        let out = command(dir.path())
+            .args(["--config", "horae.toml"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    let started = Instant::now();
+    let id = admin(&["job", "add", "--task", "echo"]);
+    let result = admin(&[
+        "job",
+        "result",
+        id.trim(),
+        "--wait",
+        "--json",
+        "--timeout",
+        "20s",
+    ]);
+    let result: serde_json::Value = serde_json::from_str(&result).unwrap();
+    assert_eq!(result["outcome"], "success", "{result}");
+    assert_eq!(result["return_value"]["stdout"], "from postgres\n");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the job waited for polling instead of the broker's event: {:?}",
+        started.elapsed()
+    );
+    let (status, log) = daemon.stop();
+    assert_eq!(status.code(), Some(0), "{log}");
+    drop_tables(&url, &prefix);
 }
