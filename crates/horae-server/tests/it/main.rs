@@ -12,5 +12,6 @@ mod dashboard;
 mod events;
 mod metrics;
 mod openapi;
+mod outage;
 mod serve;
 mod support;
