@@ -42,6 +42,7 @@ pub(crate) struct RunArgs {
     check: bool,
 }
 
+/// Runs `horae run` with the resolved settings.
 pub(crate) fn run(args: RunArgs, settings: Settings) -> Result<(), Failure> {
     if args.check {
         println!(

@@ -217,3 +217,34 @@ pub(crate) fn wait_for<T>(limit: Duration, what: &str, mut check: impl FnMut() -
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// `GET path` on the daemon's HTTP address (`http://127.0.0.1:PORT/`); returns the status
+/// and the body.
+pub(crate) fn http_get(base: &str, path: &str) -> (u16, String) {
+    use std::io::Write;
+    let host = base
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut stream = std::net::TcpStream::connect(&host).expect("connect to the daemon");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}

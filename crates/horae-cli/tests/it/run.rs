@@ -8,7 +8,7 @@ use jiff::Timestamp;
 
 use horae_testkit::service::{unique_prefix, url_from_env};
 
-use crate::daemon::{Daemon, TempDir, base_config, command, wait_for};
+use crate::daemon::{Daemon, TempDir, base_config, command, http_get, wait_for};
 use crate::migrate::drop_tables;
 use crate::{reachable, stderr, stdout};
 
@@ -61,6 +61,12 @@ fn schedules_fire_their_commands_and_sigterm_stops_the_node_cleanly() {
     wait_for(Duration::from_secs(15), "three fires", || {
         (dir.lines("fires.log").len() >= 3).then_some(())
     });
+    // The HTTP API serves the same node.
+    let (status, _) = http_get(&daemon.url, "/healthz");
+    assert_eq!(status, 200);
+    let (status, body) = http_get(&daemon.url, "/api/v1/schedules/tick");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"task_id\":\"record\""), "{body}");
     let (status, log) = daemon.stop();
     assert_eq!(status.code(), Some(0), "{log}");
     assert!(log.contains("SIGTERM received: stopping"), "{log}");

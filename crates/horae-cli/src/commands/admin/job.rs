@@ -59,6 +59,7 @@ enum JobCommand {
     },
 }
 
+/// Runs `horae job ...`.
 pub(crate) fn run(args: JobArgs, mut settings: Settings) -> Result<(), Failure> {
     if let Some(store) = args.admin.store.clone() {
         settings.override_store(store);

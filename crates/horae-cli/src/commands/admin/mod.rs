@@ -6,7 +6,8 @@
 //! fire times are computed and events published (through the configured broker, when it
 //! is reachable) exactly as by the library. Output is an aligned table or `key: value`
 //! lines; `--json` prints the model's JSON (its field names: `id`, `task_id`, `paused`,
-//! `next_fire_time`, ...).
+//! `next_fire_time`, ...). Like the daemon, they create a missing SQLite file or database
+//! and bring its schema up to date.
 //!
 //! Exit status: 0 on success; 2 for usage errors (bad flags, JSON, durations, triggers or
 //! ids, a memory store); 1 for run-time errors, which include an unknown task, schedule or

@@ -24,6 +24,7 @@ enum NodeCommand {
     List,
 }
 
+/// Runs `horae node ...`.
 pub(crate) fn run(args: NodeArgs, mut settings: Settings) -> Result<(), Failure> {
     if let Some(store) = args.admin.store.clone() {
         settings.override_store(store);

@@ -115,6 +115,7 @@ fn parse_trigger_json(text: &str) -> Result<Value, String> {
     }
 }
 
+/// Runs `horae schedule ...`.
 pub(crate) fn run(args: ScheduleArgs, mut settings: Settings) -> Result<(), Failure> {
     if let Some(store) = args.admin.store.clone() {
         settings.override_store(store);

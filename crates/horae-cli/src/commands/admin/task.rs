@@ -103,6 +103,7 @@ struct AddArgs {
 #[derive(Debug, Clone, Copy)]
 struct MaxRunning(Option<u32>);
 
+/// A duration flag (`30s`, `500ms`).
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     horae::duration::parse_duration(text).map_err(|e| e.to_string())
 }
@@ -133,6 +134,7 @@ fn parse_header(text: &str) -> Result<(String, String), String> {
     }
 }
 
+/// Runs `horae task ...`.
 pub(crate) fn run(args: TaskArgs, mut settings: Settings) -> Result<(), Failure> {
     if let Some(store) = args.admin.store.clone() {
         settings.override_store(store);
