@@ -346,6 +346,64 @@ json_schema!(
     trigger_spec()
 );
 
+/// The event type names, in declaration order.
+fn event_types() -> Vec<&'static str> {
+    horae::event::EventKind::ALL
+        .iter()
+        .map(|kind| kind.as_str())
+        .collect()
+}
+
+json_schema!(
+    /// The `types` filter of the event stream.
+    EventTypesDoc,
+    "EventTypes",
+    {
+        let one = format!("({})", event_types().join("|"));
+        json!({
+            "type": "string",
+            "description": "Comma-separated event types, without blanks (empty: all).",
+            "pattern": format!("^({one}(,{one})*)?$"),
+            "examples": ["job_released,schedule_updated"],
+        })
+    }
+);
+
+json_schema!(
+    /// An event.
+    EventDoc,
+    "Event",
+    json!({
+        "type": "object",
+        "description": "An event: a snake_case type, the RFC 3339 timestamp and the fields of its type (task_id, schedule_id, job_id, node_id, outcome, ...); optional fields are null.",
+        "required": ["type", "timestamp"],
+        "properties": {
+            "type": {"type": "string", "enum": event_types()},
+            "timestamp": {"type": "string", "format": "date-time"},
+        },
+        "additionalProperties": true,
+    })
+);
+
+json_schema!(
+    /// One Server-Sent Event of the event stream.
+    SseEventDoc,
+    "SseEvent",
+    json!({
+        "type": "object",
+        "description": "One Server-Sent Event: `event:` is the event's type and `data:` the event as JSON (see Event). Comment lines keep the connection alive.",
+        "required": ["event", "data"],
+        "properties": {
+            "event": {"type": "string", "enum": event_types()},
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": {"$ref": "#/components/schemas/Event"},
+            },
+        },
+    })
+);
+
 /// How a task's jobs run.
 #[derive(ToSchema)]
 #[schema(as = ExecutorKind)]
@@ -831,6 +889,9 @@ mod tests {
         same::<PositiveDurationDoc>(PositiveDurationDoc::json());
         same::<TaskDoc>(TaskDoc::json());
         same::<TaskBodyDoc>(TaskBodyDoc::json());
+        same::<EventTypesDoc>(EventTypesDoc::json());
+        same::<EventDoc>(EventDoc::json());
+        same::<SseEventDoc>(SseEventDoc::json());
         same::<StoredTriggerDoc>(StoredTriggerDoc::json());
         same::<TriggerSpecDoc>(TriggerSpecDoc::json());
         same::<TaskActionDoc>(TaskActionDoc::json());

@@ -12,6 +12,7 @@ use utoipa::IntoParams;
 
 use crate::error::{ApiError, CommonErrors};
 use crate::extract::ApiQuery;
+use crate::schema::{EventTypesDoc, SseEventDoc};
 use crate::state::AppState;
 
 /// Query of `GET /events`.
@@ -19,29 +20,28 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct EventsQuery {
-    /// Comma-separated event types to receive (default: all), e.g.
-    /// `job_released,schedule_updated`.
-    #[param(example = "job_released,schedule_updated")]
+    /// Comma-separated event types to receive, e.g. `job_released,schedule_updated`
+    /// (omitted or empty: all).
+    #[param(value_type = Option<EventTypesDoc>)]
     #[serde(default)]
     types: Option<String>,
 }
 
-/// Parses a comma-separated list of event types.
+/// Parses a comma-separated list of event types (exact names, no blanks); omitted or
+/// empty means all.
 pub(crate) fn parse_types(types: Option<&str>) -> Result<Vec<EventKind>, ApiError> {
-    let Some(types) = types else {
-        return Ok(EventKind::ALL.to_vec());
+    let types = match types {
+        None | Some("") => return Ok(EventKind::ALL.to_vec()),
+        Some(types) => types,
     };
     let mut kinds = Vec::new();
-    for name in types.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+    for name in types.split(',') {
         let kind = name
             .parse::<EventKind>()
             .map_err(|e| ApiError::bad_request(format!("types: {e}")))?;
         if !kinds.contains(&kind) {
             kinds.push(kind);
         }
-    }
-    if kinds.is_empty() {
-        return Err(ApiError::bad_request("types: name at least one event type"));
     }
     Ok(kinds)
 }
@@ -58,8 +58,8 @@ pub(crate) fn parse_types(types: Option<&str>) -> Result<Vec<EventKind>, ApiErro
     tag = "events",
     params(EventsQuery),
     responses(
-        (status = 200, description = "An endless text/event-stream.", body = String,
-            content_type = "text/event-stream"),
+        (status = 200, description = "An endless text/event-stream; each event is described by SseEvent.",
+            body = SseEventDoc, content_type = "text/event-stream"),
         CommonErrors,
     ),
 )]

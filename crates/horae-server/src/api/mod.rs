@@ -13,8 +13,8 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::schema::{
-    CommandActionDoc, DurationDoc, HttpActionDoc, PositiveDurationDoc, TaskBodyFieldsDoc,
-    TaskFieldsDoc,
+    CommandActionDoc, DurationDoc, EventDoc, EventTypesDoc, HttpActionDoc, JobIdDoc,
+    PositiveDurationDoc, ScheduleIdDoc, SseEventDoc, TaskBodyFieldsDoc, TaskFieldsDoc, TaskIdDoc,
 };
 use crate::state::AppState;
 
@@ -44,6 +44,12 @@ pub(crate) fn parse_schedule_id(id: &str) -> Result<ScheduleId, ApiError> {
         TaskBodyFieldsDoc,
         PositiveDurationDoc,
         DurationDoc,
+        EventDoc,
+        EventTypesDoc,
+        SseEventDoc,
+        TaskIdDoc,
+        ScheduleIdDoc,
+        JobIdDoc,
     )),
     modifiers(&Security),
     security((), ("bearer" = [])),

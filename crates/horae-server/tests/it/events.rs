@@ -83,9 +83,11 @@ async fn unknown_event_types_are_rejected() {
         .await
         .assert_error(StatusCode::BAD_REQUEST, "bad_request");
     assert!(reply["detail"].as_str().unwrap().contains("bogus"));
-    client
-        .get("/api/v1/events?types=,")
-        .await
-        .assert_error(StatusCode::BAD_REQUEST, "bad_request");
+    for bad in [",", "job_released,", " job_released", "JOB_RELEASED"] {
+        client
+            .get(&format!("/api/v1/events?types={}", bad.replace(' ', "%20")))
+            .await
+            .assert_error(StatusCode::BAD_REQUEST, "bad_request");
+    }
     scheduler.stop().await;
 }
