@@ -76,6 +76,7 @@
 //! | `horae_job_run_seconds` | histogram | `task` |
 //! | `horae_job_start_lateness_seconds` | histogram (started − scheduled fire time) | `task` |
 //! | `horae_jobs_running` | gauge | |
+//! | `horae_schedules_due` | gauge (due schedules this node took in its latest pass) | |
 //! | `horae_schedules_processed_total` | counter | |
 //! | `horae_schedule_jobs_added_total` | counter | |
 //! | `horae_lease_extensions_total` | counter | |

@@ -49,6 +49,11 @@ pub(crate) const METRICS: &[(&str, &str, &str)] = &[
         "Jobs running on this node now.",
     ),
     (
+        "horae_schedules_due",
+        "gauge",
+        "Due schedules this node took in its latest schedule pass.",
+    ),
+    (
         "horae_schedules_processed_total",
         "counter",
         "Due schedules this node processed (released with a new fire time).",

@@ -54,6 +54,7 @@ async fn metrics_show_the_engine_counters_after_a_job_ran() {
         "horae_job_run_seconds_count{task=\"add\"}",
         "horae_job_start_lateness_seconds_bucket{task=\"add\",le=",
         "horae_jobs_running",
+        "horae_schedules_due",
         "horae_schedules_processed_total",
         "horae_schedule_jobs_added_total",
         "horae_lease_extensions_total",

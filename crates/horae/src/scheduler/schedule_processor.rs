@@ -119,6 +119,7 @@ impl ScheduleProcessor {
             acquired: schedules.len(),
             ..PassReport::default()
         };
+        metrics::gauge!("horae_schedules_due").set(schedules.len() as f64);
         if schedules.is_empty() {
             return Ok(report);
         }
