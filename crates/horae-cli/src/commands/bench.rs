@@ -1,6 +1,6 @@
-//! `horae bench jobs|schedules`: the workloads of `shared/bench/apscheduler_peer.py`, with
-//! the same JSON keys, so horae and APScheduler 4 can be compared in one session
-//! (DESIGN.md section 8).
+//! `horae bench jobs|schedules|daemon`: the workloads of `shared/bench/apscheduler_peer.py`,
+//! with the same JSON keys, so horae and APScheduler 4 can be compared in one session
+//! (DESIGN.md section 8), and the daemon's overhead over the library.
 //!
 //! - `jobs`: N no-op jobs are added one by one, then the scheduler starts; measures how fast
 //!   they are acquired, run and released, with results kept for `--result-expiration`
@@ -9,9 +9,12 @@
 //!   for D seconds; measures fires per second and start lateness (start minus fire time)
 //!   in the steady state: fire times due in the first period after the nodes start are
 //!   warm-up (`warmup_fires`), left out of the lateness figures.
+//! - `daemon`: N jobs posted over HTTP to a node started in-process as `horae run` starts
+//!   one ([`daemon`]); the same figures as `jobs`, with the POST latency.
 //!
-//! The task keeps APScheduler 4's defaults unless `--max-running-jobs` says otherwise: the
-//! peer's task runs one job at a time.
+//! The `jobs` and `schedules` task keeps APScheduler 4's defaults unless
+//! `--max-running-jobs` says otherwise: the peer's task runs one job at a time. The
+//! `daemon` task is unlimited unless it says otherwise.
 //!
 //! With `--nodes K`, K schedulers (`bench-1` … `bench-K`) share the work as K processes
 //! would: each has its own connection pool to the one database (the memory store is simply
@@ -33,8 +36,11 @@ use horae::trigger::Trigger;
 use horae_sql::{Dialect, OpenOptions, SqlStore, StoreUrl, TablePrefix};
 use serde_json::{Value, json};
 
+use self::daemon::TaskKind;
 use super::store::{ConnectArgs, open, parse_url};
 use crate::Failure;
+
+mod daemon;
 
 /// `horae bench` arguments (the peer harness's flags).
 #[derive(Debug, Args)]
@@ -50,7 +56,7 @@ pub(crate) struct BenchArgs {
     /// (`sqlite:///path/bench.db`, `postgres://...`, `mysql://...`, `mariadb://...`).
     #[arg(long, default_value = "memory")]
     store: String,
-    /// Jobs to run (`jobs`).
+    /// Jobs to run (`jobs`, `daemon`).
     #[arg(long, default_value_t = 10_000)]
     jobs: u64,
     /// Each node's max_concurrent_jobs.
@@ -65,21 +71,31 @@ pub(crate) struct BenchArgs {
     /// Seconds to run the schedules for (`schedules`).
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
-    /// Give up on the `jobs` workload after this many seconds.
+    /// Give up on the `jobs` and `daemon` workloads after this many seconds.
     #[arg(long, default_value_t = 300.0)]
     timeout: f64,
-    /// The task's max_running_jobs; 0 = unlimited. The default 1 is APScheduler 4's task
-    /// default, which the peer harness uses: one run of the task at a time.
-    #[arg(long, default_value_t = 1)]
-    max_running_jobs: u32,
-    /// Seconds each `jobs` job's result is kept; 0 stores no result row (APScheduler 4's
-    /// job default). The default 3600 is what the peer harness asks for.
+    /// The task's max_running_jobs; 0 = unlimited. The default for `jobs` and `schedules`
+    /// is 1, APScheduler 4's task default, which the peer harness uses: one run of the task
+    /// at a time; for `daemon` it is unlimited, so `--concurrency` is the only cap.
+    #[arg(long)]
+    max_running_jobs: Option<u32>,
+    /// Seconds each `jobs` / `daemon` job's result is kept; 0 stores no result row
+    /// (APScheduler 4's job default). The default 3600 is what the peer harness asks for.
     #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
     result_expiration: u64,
     /// Nodes sharing the store (`bench-1` … `bench-K`), each with its own connection pool
-    /// (SQL: up to 16 connections, 64 / K from 5 nodes on) and `--concurrency`.
+    /// (SQL: up to 16 connections, 64 / K from 5 nodes on) and `--concurrency` (`jobs`,
+    /// `schedules`; `daemon` runs one node).
     #[arg(long, default_value_t = 1)]
     nodes: usize,
+    /// HTTP clients posting the `daemon` jobs at once, each over its own keep-alive
+    /// connection.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// The `daemon` task: `noop`, an async Rust handler returning null (the API and engine
+    /// overhead), or `command`, the command executor running `true` (process spawning).
+    #[arg(long, value_enum, default_value = "noop")]
+    task: TaskKind,
     #[command(flatten)]
     connect: ConnectArgs,
     /// Print only the JSON result line.
@@ -94,10 +110,15 @@ enum Workload {
     Jobs,
     /// M interval schedules.
     Schedules,
+    /// N jobs posted to a node's HTTP API.
+    Daemon,
 }
 
 /// Most nodes one run may start.
 const MAX_NODES: usize = 64;
+
+/// Most HTTP clients of the `daemon` workload.
+const MAX_CLIENTS: usize = 4096;
 
 /// What `--store` names.
 enum Target {
@@ -165,10 +186,20 @@ pub(crate) fn run(args: BenchArgs) -> Result<(), Failure> {
             "--nodes must be between 1 and {MAX_NODES}"
         )));
     }
-    if args.concurrency == 0 || args.jobs == 0 && args.workload == Workload::Jobs {
+    if args.concurrency == 0 || args.jobs == 0 && args.workload != Workload::Schedules {
         return Err(Failure::Usage(
             "--concurrency and --jobs must be at least 1".to_owned(),
         ));
+    }
+    if args.workload == Workload::Daemon && args.nodes != 1 {
+        return Err(Failure::Usage(
+            "--nodes: the daemon workload runs one node".to_owned(),
+        ));
+    }
+    if args.clients == 0 || args.clients > MAX_CLIENTS {
+        return Err(Failure::Usage(format!(
+            "--clients must be between 1 and {MAX_CLIENTS}"
+        )));
     }
     if !(args.period > 0.0
         && args.period.is_finite()
@@ -204,19 +235,9 @@ pub(crate) fn run(args: BenchArgs) -> Result<(), Failure> {
                 Stores::open(url, fresh, &args).await?
             }
         };
-        let out = match schedulers(&args, &stores.nodes) {
-            Ok(nodes) => {
-                let out = match args.workload {
-                    Workload::Jobs => bench_jobs(&args, &nodes).await,
-                    Workload::Schedules => bench_schedules(&args, &nodes).await,
-                };
-                if out.is_err() {
-                    // The workload failed half-way: stop what it started before closing.
-                    stop_all(&nodes).await;
-                }
-                out
-            }
-            Err(error) => Err(error),
+        let out = match args.workload {
+            Workload::Daemon => daemon::bench_daemon(&args, &stores).await,
+            Workload::Jobs | Workload::Schedules => bench_library(&args, &stores).await,
         };
         stores.close().await;
         out
@@ -236,6 +257,20 @@ pub(crate) fn run(args: BenchArgs) -> Result<(), Failure> {
     }
     println!("{out}");
     Ok(())
+}
+
+/// Runs the `jobs` or `schedules` workload on library schedulers, one per store.
+async fn bench_library(args: &BenchArgs, stores: &Stores) -> Result<Value, Failure> {
+    let nodes = schedulers(args, &stores.nodes)?;
+    let out = match args.workload {
+        Workload::Schedules => bench_schedules(args, &nodes).await,
+        Workload::Jobs | Workload::Daemon => bench_jobs(args, &nodes).await,
+    };
+    if out.is_err() {
+        // The workload failed half-way: stop what it started before closing.
+        stop_all(&nodes).await;
+    }
+    out
 }
 
 /// A database file in the temp directory, removed with its WAL files when dropped.
@@ -377,8 +412,28 @@ async fn stop_all(nodes: &[Scheduler]) {
 /// The benchmark's task, with the requested `max_running_jobs`.
 fn bench_task(id: &TaskId, args: &BenchArgs) -> Task {
     let mut task = Task::new(id.clone(), ExecutorKind::Async);
-    task.max_running_jobs = (args.max_running_jobs > 0).then_some(args.max_running_jobs);
+    task.max_running_jobs = max_running_jobs(args);
     task
+}
+
+/// The task's `max_running_jobs` (`None`: unlimited): `--max-running-jobs` (0 for
+/// unlimited), by default 1 (APScheduler 4's) — unlimited for `daemon`.
+fn max_running_jobs(args: &BenchArgs) -> Option<u32> {
+    let default = if args.workload == Workload::Daemon {
+        0
+    } else {
+        1
+    };
+    Some(args.max_running_jobs.unwrap_or(default)).filter(|&max| max > 0)
+}
+
+/// The value at percentile `p` (0–100) of `sorted` (ascending); 0 when empty.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let index = (p / 100.0 * sorted.len() as f64) as usize;
+    sorted
+        .get(index.min(sorted.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or(0.0)
 }
 
 fn runtime_error(error: impl std::error::Error + Send + Sync + 'static) -> Failure {
@@ -564,12 +619,7 @@ async fn bench_schedules(args: &BenchArgs, nodes: &[Scheduler]) -> Result<Value,
         .collect();
     let warmup = fire_count - values.len();
     values.sort_by(f64::total_cmp);
-    let pct = |p: f64| {
-        values
-            .get(((p / 100.0 * values.len() as f64) as usize).min(values.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0.0)
-    };
+    let pct = |p: f64| percentile(&values, p);
     Ok(json!({
         "workload": "schedules", "schedules": args.schedules, "period_s": args.period, "duration_s": args.duration,
         "fires_expected": args.schedules as f64 * args.duration / args.period, "fires": fire_count,

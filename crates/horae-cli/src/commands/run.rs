@@ -116,15 +116,25 @@ async fn daemon(settings: Settings) -> Result<(), Failure> {
 }
 
 /// A started node.
-struct Node {
+pub(crate) struct Node {
     scheduler: Scheduler,
     backend: Backend,
     http: Option<HttpServer>,
 }
 
 impl Node {
+    /// The node's scheduler.
+    pub(crate) fn scheduler(&self) -> &Scheduler {
+        &self.scheduler
+    }
+
+    /// The address the HTTP server listens on.
+    pub(crate) fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().map(|http| http.addr)
+    }
+
     /// Stops the scheduler gracefully, then the HTTP server, then closes the store.
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.scheduler.stop().await;
         if let Some(http) = self.http {
             http.stop().await;
@@ -133,10 +143,37 @@ impl Node {
     }
 }
 
-/// Opens everything, reconciles the config and starts the node.
+/// Opens everything, reconciles the config, starts the node and says so on standard output.
 async fn start(settings: &Settings) -> Result<Node, Failure> {
     let warn = |message: &str| tracing::warn!("{message}");
     let backend = backend::open(&settings.store, &settings.broker_url, &warn).await?;
+    let store_shown = backend.store_shown.clone();
+    let node = start_node(settings, backend).await?;
+    println!(
+        "horae {} node {} ({}) running: store {}, broker {}, {} tasks and {} schedules from {}",
+        env!("CARGO_PKG_VERSION"),
+        settings.node.id,
+        settings.node.role,
+        store_shown,
+        redact(&settings.broker_url),
+        settings.tasks.len(),
+        settings.schedules.len(),
+        settings
+            .source
+            .as_ref()
+            .map_or_else(|| "no config file".to_owned(), |p| p.display().to_string()),
+    );
+    if let Some(addr) = node.http_addr() {
+        println!("dashboard: http://{addr}/");
+    }
+    Ok(node)
+}
+
+/// Starts a node on an open backend: installs the metrics recorder, builds the scheduler
+/// with the command and HTTP executors, reconciles the config's tasks and schedules, binds
+/// the HTTP address and starts the scheduler and the HTTP server. Prints nothing (`horae
+/// bench daemon` runs a node this way too).
+pub(crate) async fn start_node(settings: &Settings, backend: Backend) -> Result<Node, Failure> {
     // Before the scheduler runs, so the engine's metrics are recorded from the start.
     let metrics = match horae_server::install_metrics() {
         Ok(handle) => Some(handle),
@@ -177,21 +214,6 @@ async fn start(settings: &Settings) -> Result<Node, Failure> {
     let listener = bind(&settings.http).await?;
     scheduler.start().await;
     let http = HttpServer::start(listener, &settings.http, &scheduler, metrics)?;
-    println!(
-        "horae {} node {} ({}) running: store {}, broker {}, {} tasks and {} schedules from {}",
-        env!("CARGO_PKG_VERSION"),
-        node.id,
-        node.role,
-        backend.store_shown,
-        redact(&settings.broker_url),
-        settings.tasks.len(),
-        settings.schedules.len(),
-        settings
-            .source
-            .as_ref()
-            .map_or_else(|| "no config file".to_owned(), |p| p.display().to_string()),
-    );
-    println!("dashboard: http://{}/", http.addr);
     Ok(Node {
         scheduler,
         backend,

@@ -179,3 +179,127 @@ fn postgres_nodes_share_the_local_server() {
     };
     assert_all_ran(&json, 200, "postgres", 2);
 }
+
+/// The keys of the `daemon` line: the `jobs` keys and the HTTP figures.
+const DAEMON_KEYS: [&str; 14] = [
+    "workload",
+    "jobs",
+    "completed",
+    "add_jobs_per_s",
+    "jobs_per_s",
+    "run_s",
+    "system",
+    "store",
+    "peak_rss_mib",
+    "http_p50_ms",
+    "http_p99_ms",
+    "clients",
+    "task_kind",
+    "concurrency",
+];
+
+/// Runs `horae bench daemon --json` with `args`: the parsed JSON line (the only line on
+/// stdout).
+fn bench_daemon(args: &[&str]) -> serde_json::Value {
+    let mut full = vec!["bench", "daemon", "--json"];
+    full.extend_from_slice(args);
+    let out = horae(&full, None);
+    assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+    let text = stdout(&out);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+/// Checks the line of a run of `jobs` jobs in which every one succeeded.
+fn assert_daemon_ran(json: &serde_json::Value, jobs: u64, store: &str, task_kind: &str) {
+    for key in DAEMON_KEYS {
+        assert!(json.get(key).is_some(), "{key} missing: {json}");
+    }
+    assert_eq!(json["workload"], "daemon");
+    assert_eq!(json["system"], "horae");
+    assert_eq!(json["store"], store, "{json}");
+    assert_eq!(json["task_kind"], task_kind, "{json}");
+    assert_eq!(json["jobs"], jobs);
+    assert_eq!(json["completed"], jobs, "{json}");
+    assert_eq!(json["failed"], 0, "{json}");
+    for key in [
+        "add_jobs_per_s",
+        "jobs_per_s",
+        "run_s",
+        "http_p50_ms",
+        "peak_rss_mib",
+    ] {
+        assert!(json[key].as_f64().unwrap() > 0.0, "{key}: {json}");
+    }
+    assert!(
+        json["http_p99_ms"].as_f64().unwrap() >= json["http_p50_ms"].as_f64().unwrap(),
+        "{json}"
+    );
+}
+
+#[test]
+fn daemon_bench_posts_every_job_over_http_and_counts_them_run() {
+    let json = bench_daemon(&["--store", "memory", "--jobs", "200"]);
+    assert_daemon_ran(&json, 200, "memory", "noop");
+    assert_eq!(json["clients"], 16, "{json}");
+    assert_eq!(json["concurrency"], 100, "{json}");
+    // The bench task is not capped at APScheduler 4's one run at a time.
+    assert_eq!(json["max_running_jobs"], serde_json::Value::Null, "{json}");
+}
+
+#[test]
+fn daemon_bench_runs_true_through_the_command_executor_on_sqlite() {
+    let json = bench_daemon(&[
+        "--store",
+        "sqlite",
+        "--jobs",
+        "50",
+        "--task",
+        "command",
+        "--clients",
+        "4",
+        "--concurrency",
+        "8",
+        "--max-running-jobs",
+        "3",
+    ]);
+    assert_daemon_ran(&json, 50, "sqlite", "command");
+    assert_eq!(json["clients"], 4, "{json}");
+    assert_eq!(json["concurrency"], 8, "{json}");
+    assert_eq!(json["max_running_jobs"], 3, "{json}");
+}
+
+#[test]
+fn daemon_bench_progress_goes_to_stderr() {
+    let out = horae(
+        &["bench", "daemon", "--jobs", "3000", "--clients", "2"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(json["completed"], 3000, "{json}");
+    // Without --json the pretty result goes to stderr, and progress when it took a second.
+    assert!(
+        stderr(&out).contains("\"workload\": \"daemon\""),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn daemon_bench_usage_errors_exit_2() {
+    for args in [
+        vec!["--nodes", "2"],
+        vec!["--clients", "0"],
+        vec!["--jobs", "0"],
+        vec!["--task", "sleep"],
+    ] {
+        let mut full = vec!["bench", "daemon"];
+        full.extend(&args);
+        let out = horae(&full, None);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stdout(&out).is_empty(), "{args:?}");
+    }
+}
