@@ -289,3 +289,77 @@ async fn the_latest_results_are_read_from_the_index() {
     );
     assert!(!plan.contains("Sort"), "{plan}");
 }
+
+/// Schedule leases and releases commit without waiting for the WAL flush, and only they:
+/// the setting is local to their transactions, so the connection's next transaction — here
+/// a job acquisition, whose commit must be durable before the job starts — commits
+/// synchronously again.
+#[tokio::test]
+async fn only_schedule_transactions_skip_the_commit_flush() {
+    let url = url();
+    PostgresStore::create_database_if_missing(&url)
+        .await
+        .unwrap();
+    let options = PostgresOptions {
+        prefix: fresh_prefix(),
+        max_connections: 1,
+        ..PostgresOptions::default()
+    };
+    let store = PostgresStore::connect_with(&url, options).await.unwrap();
+    let now = Timestamp::now();
+    store.put_task(task("t", None)).await.unwrap();
+    let trigger =
+        horae::trigger::Trigger::parse(r#"{"type":"interval","seconds":1}"#, now).unwrap();
+    let mut schedule = horae::model::Schedule::new(
+        horae::model::ScheduleId::new("s").unwrap(),
+        TaskId::new("t").unwrap(),
+        trigger.clone(),
+    );
+    schedule.next_fire_time = Some(now);
+    store
+        .add_schedule(schedule, horae::model::ConflictPolicy::Exception)
+        .await
+        .unwrap();
+    let synchronous_commit = || async {
+        let value: String = sqlx::query_scalar("SHOW synchronous_commit")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        value
+    };
+    assert_eq!(synchronous_commit().await, "on");
+    let acquired = store
+        .acquire_schedules("n1", Duration::from_secs(30), 10, now)
+        .await
+        .unwrap();
+    assert_eq!(acquired.len(), 1);
+    assert_eq!(synchronous_commit().await, "on", "after acquire_schedules");
+    let mut job = Job::new(TaskId::new("t").unwrap(), now);
+    job.schedule_id = Some(horae::model::ScheduleId::new("s").unwrap());
+    job.scheduled_fire_time = Some(now);
+    let report = store
+        .release_schedules(
+            "n1",
+            vec![horae::store::ScheduleRelease {
+                schedule_id: horae::model::ScheduleId::new("s").unwrap(),
+                trigger,
+                next_fire_time: None,
+                last_fire_time: Some(now),
+                jobs: vec![job],
+            }],
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.jobs_added.len(), 1);
+    assert_eq!(synchronous_commit().await, "on", "after release_schedules");
+    let batch = store
+        .acquire_and_start_jobs("n1", Duration::from_secs(30), 10, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        batch.acquired.len(),
+        1,
+        "the released schedule's job is there"
+    );
+    store.drop_tables().await.unwrap();
+}
