@@ -363,3 +363,66 @@ async fn only_schedule_transactions_skip_the_commit_flush() {
     );
     store.drop_tables().await.unwrap();
 }
+
+/// Taking a schedule's lease is a HOT update (no index entry, less WAL per fire time): no
+/// index covers the lease columns and the table leaves room in its pages. The next
+/// acquirable time still sees the leases.
+#[tokio::test]
+async fn schedule_leases_are_hot_updates() {
+    let url = url();
+    PostgresStore::create_database_if_missing(&url)
+        .await
+        .unwrap();
+    let prefix = fresh_prefix();
+    let options = PostgresOptions {
+        prefix: prefix.clone(),
+        max_connections: 1,
+        ..PostgresOptions::default()
+    };
+    let store = PostgresStore::connect_with(&url, options).await.unwrap();
+    let now = Timestamp::now();
+    store.put_task(task("t", None)).await.unwrap();
+    for i in 0..20 {
+        let trigger =
+            horae::trigger::Trigger::parse(r#"{"type":"interval","seconds":1}"#, now).unwrap();
+        let mut schedule = horae::model::Schedule::new(
+            horae::model::ScheduleId::new(format!("s{i}")).unwrap(),
+            TaskId::new("t").unwrap(),
+            trigger,
+        );
+        schedule.next_fire_time = Some(now);
+        store
+            .add_schedule(schedule, horae::model::ConflictPolicy::Exception)
+            .await
+            .unwrap();
+    }
+    let lease = Duration::from_secs(30);
+    let acquired = store.acquire_schedules("n1", lease, 20, now).await.unwrap();
+    assert_eq!(acquired.len(), 20);
+    let hot_updates = || async {
+        let _ = sqlx::query("SELECT pg_stat_force_next_flush()")
+            .execute(store.pool())
+            .await;
+        let count: i64 =
+            sqlx::query_scalar("SELECT n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = $1")
+                .bind(format!("{prefix}schedules"))
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        count
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while hot_updates().await < 20 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "schedule leases were not HOT updates ({} of 20)",
+            hot_updates().await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // All leased: the next acquirable time is when the leases run out.
+    let expected = now.checked_add(lease).unwrap();
+    let next = store.next_schedule_run_time().await.unwrap().unwrap();
+    assert_eq!(next.as_microsecond(), expected.as_microsecond());
+    store.drop_tables().await.unwrap();
+}

@@ -941,10 +941,16 @@ impl DataStore for PostgresStore {
     fn next_schedule_run_time(&self) -> BoxFuture<'_, StoreResult<Option<Timestamp>>> {
         Box::pin(async move {
             let at: Option<i64> = sqlx::query_scalar(self.sql(
-                "SELECT LEAST( \
+                // A leased schedule is due (it was acquired at or after its next fire
+                // time), so it can only come before the earliest unleased one in the
+                // due-schedules index: that prefix holds every candidate.
+                "SELECT MIN(CASE WHEN acquired_by IS NULL THEN next_fire_time \
+                   ELSE GREATEST(next_fire_time, acquired_until) END) \
+                 FROM {p}schedules \
+                 WHERE NOT paused AND next_fire_time IS NOT NULL AND next_fire_time <= COALESCE( \
                    (SELECT MIN(next_fire_time) FROM {p}schedules \
                      WHERE NOT paused AND acquired_by IS NULL AND next_fire_time IS NOT NULL), \
-                   (SELECT MIN(acquired_until) FROM {p}schedules WHERE acquired_until IS NOT NULL))",
+                   9223372036854775807)",
             ))
             .fetch_one(&self.pool)
             .await

@@ -171,8 +171,14 @@ $body$;
 "#,
     // 3: task actions (command and HTTP tasks of the daemon), node heartbeat records (ids
     // in byte order, as every store lists them), and results newest first (listing the
-    // latest results is a bounded index scan).
+    // latest results is a bounded index scan). And schedule leases as HOT updates: with no
+    // index on the lease columns and room left in each page, taking or extending a
+    // schedule's lease rewrites the row in place without touching any index (less WAL per
+    // fire time); the next acquirable time finds leases through the due-schedules index.
     r#"
+DROP INDEX {p}schedules_leases;
+ALTER TABLE {p}schedules SET (fillfactor = 50);
+
 ALTER TABLE {p}tasks ADD COLUMN action JSONB;
 
 CREATE TABLE {p}nodes (
