@@ -441,9 +441,10 @@ impl JobProcessor {
             .get(&*self.store, &*self.clock, &job.task_id)
             .await;
         record_start(&job);
+        let running = RunningGauge::enter();
         let (outcome, error, value, retry_after) =
             self.execute(&job, task.as_deref(), &entry).await;
-        metrics::gauge!("horae_jobs_running").decrement(1.0);
+        drop(running);
         if self.is_halted() {
             self.running.release(&id);
             return;
@@ -673,8 +674,8 @@ impl JobProcessor {
     }
 }
 
-/// Records a job attempt starting in the metrics: the started counter, the running gauge
-/// and, for a scheduled job, how late it started after its fire time.
+/// Records a job attempt starting in the metrics: the started counter and, for a scheduled
+/// job, how late it started after its fire time.
 fn record_start(job: &Job) {
     let task = job.task_id.to_string();
     if let (Some(started), Some(fire)) = (job.started_at, job.scheduled_fire_time) {
@@ -683,7 +684,23 @@ fn record_start(job: &Job) {
             .record(late);
     }
     metrics::counter!("horae_jobs_started_total", "task" => task).increment(1);
-    metrics::gauge!("horae_jobs_running").increment(1.0);
+}
+
+/// Counts a job in the `horae_jobs_running` gauge while it runs; dropping it (the run ended
+/// or its future was dropped when the node stopped) takes the job out again.
+struct RunningGauge;
+
+impl RunningGauge {
+    fn enter() -> RunningGauge {
+        metrics::gauge!("horae_jobs_running").increment(1.0);
+        RunningGauge
+    }
+}
+
+impl Drop for RunningGauge {
+    fn drop(&mut self) {
+        metrics::gauge!("horae_jobs_running").decrement(1.0);
+    }
 }
 
 /// Records a finished attempt in the metrics: the finished counter and its run time.
