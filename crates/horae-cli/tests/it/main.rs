@@ -8,6 +8,7 @@
 mod admin;
 mod bench;
 mod daemon;
+mod hostile;
 mod migrate;
 mod run;
 mod trigger_preview;

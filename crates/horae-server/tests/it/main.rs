@@ -10,6 +10,7 @@ mod api;
 mod auth;
 mod dashboard;
 mod events;
+mod hostile;
 mod metrics;
 mod openapi;
 mod outage;
