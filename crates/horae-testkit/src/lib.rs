@@ -22,6 +22,7 @@
 
 pub mod broker;
 pub mod cluster;
+pub mod faulty;
 pub mod service;
 pub mod store;
 

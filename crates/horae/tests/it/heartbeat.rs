@@ -6,20 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use horae::clock::{BoxFuture, Clock, VirtualClock};
-use horae::error::StoreError;
-use horae::model::{
-    ConflictPolicy, ExecutorKind, Job, JobId, JobResult, NodeInfo, Schedule, ScheduleId,
-    SchedulerRole, Task, TaskId,
-};
+use horae::clock::{Clock, VirtualClock};
+use horae::model::{ExecutorKind, NodeInfo, SchedulerRole, Task, TaskId};
 use horae::scheduler::handler::Handler;
 use horae::scheduler::heartbeat::VERSION;
 use horae::scheduler::{Scheduler, SchedulerConfig};
-use horae::store::{
-    AddScheduleOutcome, CleanupReport, DEAD_NODE_RETENTION, DataStore, JobBatch, JobRelease,
-    JobReleaseRequest, MemoryStore, Reaped, ScheduleRelease, ScheduleReleaseReport, StoreResult,
-};
-use horae::trigger::Trigger;
+use horae::store::{DEAD_NODE_RETENTION, DataStore, MemoryStore};
+use horae_testkit::faulty::{Fault, FaultyStore, StoreOp};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
@@ -176,20 +169,34 @@ async fn stop_removes_the_record_and_a_crash_leaves_it_to_go_stale() {
 #[tokio::test(start_paused = true)]
 async fn store_errors_delay_the_heartbeat_but_never_stop_it() {
     let clock = virtual_clock();
-    let flaky = Arc::new(FlakyNodes::default());
-    flaky.failing.store(true, Ordering::SeqCst);
-    let store: Arc<dyn DataStore> = flaky.clone();
+    // Node records fail while `failing` is set; `attempts` counts the writes tried.
+    let failing = Arc::new(AtomicBool::new(true));
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let store: Arc<dyn DataStore> = Arc::new(FaultyStore::new(Arc::new(MemoryStore::new()), {
+        let (failing, attempts) = (Arc::clone(&failing), Arc::clone(&attempts));
+        move |op| {
+            if op == StoreOp::RecordNode {
+                attempts.fetch_add(1, Ordering::SeqCst);
+            }
+            let node_write = matches!(op, StoreOp::RecordNode | StoreOp::RemoveNode);
+            if node_write && failing.load(Ordering::SeqCst) {
+                Fault::unavailable("the database is down")
+            } else {
+                Fault::Pass
+            }
+        }
+    }));
     let worker = node("w", &store, &clock, SchedulerRole::Worker);
     worker.start().await;
     clock.sleep(Duration::from_secs(60)).await;
     assert!(record(&store, "w").await.is_none());
-    let attempts = flaky.attempts.load(Ordering::SeqCst);
+    let attempts = attempts.load(Ordering::SeqCst);
     assert!(
         attempts >= 6,
         "retried, at least every 10 s: {attempts} attempts"
     );
 
-    flaky.failing.store(false, Ordering::SeqCst);
+    failing.store(false, Ordering::SeqCst);
     let recovered = clock.now();
     clock.sleep(Duration::from_secs(10)).await;
     let fresh = record(&store, "w")
@@ -198,185 +205,10 @@ async fn store_errors_delay_the_heartbeat_but_never_stop_it() {
     assert!(fresh.last_heartbeat >= recovered, "{fresh:?}");
     assert_eq!(fresh.started_at, epoch());
 
-    flaky.failing.store(true, Ordering::SeqCst);
+    failing.store(true, Ordering::SeqCst);
     worker.stop().await;
     assert!(
         record(&store, "w").await.is_some(),
         "removal failed (logged); stop went on"
     );
-}
-
-/// A memory store whose node records can be made to fail (`failing`), counting the
-/// attempts to write them.
-#[derive(Default)]
-struct FlakyNodes {
-    inner: MemoryStore,
-    failing: AtomicBool,
-    attempts: AtomicUsize,
-}
-
-impl FlakyNodes {
-    fn check(&self) -> StoreResult<()> {
-        if self.failing.load(Ordering::SeqCst) {
-            Err(StoreError::Unavailable("the database is down".to_owned()))
-        } else {
-            Ok(())
-        }
-    }
-}
-
-impl DataStore for FlakyNodes {
-    fn record_node(&self, node: NodeInfo) -> BoxFuture<'_, StoreResult<()>> {
-        self.attempts.fetch_add(1, Ordering::SeqCst);
-        match self.check() {
-            Ok(()) => self.inner.record_node(node),
-            Err(error) => Box::pin(async move { Err(error) }),
-        }
-    }
-    fn remove_node<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<()>> {
-        match self.check() {
-            Ok(()) => self.inner.remove_node(id),
-            Err(error) => Box::pin(async move { Err(error) }),
-        }
-    }
-    fn get_nodes(&self) -> BoxFuture<'_, StoreResult<Vec<NodeInfo>>> {
-        self.inner.get_nodes()
-    }
-    fn put_task(&self, task: Task) -> BoxFuture<'_, StoreResult<bool>> {
-        self.inner.put_task(task)
-    }
-    fn remove_task<'a>(&'a self, id: &'a TaskId) -> BoxFuture<'a, StoreResult<()>> {
-        self.inner.remove_task(id)
-    }
-    fn get_task<'a>(&'a self, id: &'a TaskId) -> BoxFuture<'a, StoreResult<Option<Task>>> {
-        self.inner.get_task(id)
-    }
-    fn get_tasks(&self) -> BoxFuture<'_, StoreResult<Vec<Task>>> {
-        self.inner.get_tasks()
-    }
-    fn add_schedule(
-        &self,
-        schedule: Schedule,
-        policy: ConflictPolicy,
-    ) -> BoxFuture<'_, StoreResult<AddScheduleOutcome>> {
-        self.inner.add_schedule(schedule, policy)
-    }
-    fn set_paused<'a>(
-        &'a self,
-        id: &'a ScheduleId,
-        paused: bool,
-        next: Option<(Trigger, Option<Timestamp>)>,
-    ) -> BoxFuture<'a, StoreResult<Schedule>> {
-        self.inner.set_paused(id, paused, next)
-    }
-    fn remove_schedules<'a>(
-        &'a self,
-        ids: &'a [ScheduleId],
-    ) -> BoxFuture<'a, StoreResult<Vec<Schedule>>> {
-        self.inner.remove_schedules(ids)
-    }
-    fn get_schedule<'a>(
-        &'a self,
-        id: &'a ScheduleId,
-    ) -> BoxFuture<'a, StoreResult<Option<Schedule>>> {
-        self.inner.get_schedule(id)
-    }
-    fn get_schedules(&self) -> BoxFuture<'_, StoreResult<Vec<Schedule>>> {
-        self.inner.get_schedules()
-    }
-    fn acquire_schedules<'a>(
-        &'a self,
-        node: &'a str,
-        lease: Duration,
-        limit: usize,
-        now: Timestamp,
-    ) -> BoxFuture<'a, StoreResult<Vec<Schedule>>> {
-        self.inner.acquire_schedules(node, lease, limit, now)
-    }
-    fn release_schedules<'a>(
-        &'a self,
-        node: &'a str,
-        releases: Vec<ScheduleRelease>,
-    ) -> BoxFuture<'a, StoreResult<ScheduleReleaseReport>> {
-        self.inner.release_schedules(node, releases)
-    }
-    fn next_schedule_run_time(&self) -> BoxFuture<'_, StoreResult<Option<Timestamp>>> {
-        self.inner.next_schedule_run_time()
-    }
-    fn add_jobs(&self, jobs: Vec<Job>) -> BoxFuture<'_, StoreResult<Vec<JobId>>> {
-        self.inner.add_jobs(jobs)
-    }
-    fn get_job<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, StoreResult<Option<Job>>> {
-        self.inner.get_job(id)
-    }
-    fn get_jobs(&self) -> BoxFuture<'_, StoreResult<Vec<Job>>> {
-        self.inner.get_jobs()
-    }
-    fn acquire_jobs<'a>(
-        &'a self,
-        node: &'a str,
-        lease: Duration,
-        limit: usize,
-        now: Timestamp,
-    ) -> BoxFuture<'a, StoreResult<JobBatch>> {
-        self.inner.acquire_jobs(node, lease, limit, now)
-    }
-    fn acquire_and_start_jobs<'a>(
-        &'a self,
-        node: &'a str,
-        lease: Duration,
-        limit: usize,
-        now: Timestamp,
-    ) -> BoxFuture<'a, StoreResult<JobBatch>> {
-        self.inner.acquire_and_start_jobs(node, lease, limit, now)
-    }
-    fn start_job<'a>(
-        &'a self,
-        node: &'a str,
-        id: &'a JobId,
-        token: u64,
-        now: Timestamp,
-    ) -> BoxFuture<'a, StoreResult<Job>> {
-        self.inner.start_job(node, id, token, now)
-    }
-    fn release_job<'a>(
-        &'a self,
-        node: &'a str,
-        id: &'a JobId,
-        token: u64,
-        release: JobRelease,
-    ) -> BoxFuture<'a, StoreResult<()>> {
-        self.inner.release_job(node, id, token, release)
-    }
-    fn release_jobs<'a>(
-        &'a self,
-        node: &'a str,
-        releases: Vec<JobReleaseRequest>,
-    ) -> BoxFuture<'a, StoreResult<Vec<JobId>>> {
-        self.inner.release_jobs(node, releases)
-    }
-    fn extend_leases<'a>(
-        &'a self,
-        node: &'a str,
-        jobs: &'a [(JobId, u64)],
-        schedules: &'a [ScheduleId],
-        until: Timestamp,
-    ) -> BoxFuture<'a, StoreResult<Vec<JobId>>> {
-        self.inner.extend_leases(node, jobs, schedules, until)
-    }
-    fn reap_expired(&self, now: Timestamp) -> BoxFuture<'_, StoreResult<Vec<Reaped>>> {
-        self.inner.reap_expired(now)
-    }
-    fn get_job_result<'a>(
-        &'a self,
-        id: &'a JobId,
-    ) -> BoxFuture<'a, StoreResult<Option<JobResult>>> {
-        self.inner.get_job_result(id)
-    }
-    fn get_job_results(&self, limit: usize) -> BoxFuture<'_, StoreResult<Vec<JobResult>>> {
-        self.inner.get_job_results(limit)
-    }
-    fn cleanup(&self, now: Timestamp) -> BoxFuture<'_, StoreResult<CleanupReport>> {
-        self.inner.cleanup(now)
-    }
 }
