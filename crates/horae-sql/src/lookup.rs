@@ -1,5 +1,5 @@
-//! Read-only lookups whose SQL is the same in every dialect but for its placeholders,
-//! which the query builder writes per database.
+//! Statements whose SQL is the same in every dialect but for its placeholders, which the
+//! query builder writes per database: the read-only lookups, and the node records.
 
 use horae::clock::BoxFuture;
 use horae::error::StoreError;
@@ -46,6 +46,25 @@ pub(crate) trait Lookups {
     ) -> BoxFuture<'a, StoreResult<Vec<JobResult>>>;
     /// All node records, by id.
     fn nodes<'a>(&'a self, prefix: &'a TablePrefix) -> BoxFuture<'a, StoreResult<Vec<NodeInfo>>>;
+}
+
+/// Writing and removing node heartbeat records, on a connection pool of any dialect.
+pub(crate) trait NodeRecords {
+    /// Inserts or replaces `node`'s record with `verb INTO ... VALUES (...) tail` (the
+    /// dialect's upsert: `REPLACE` with no tail, or `INSERT` with an `ON CONFLICT` tail).
+    fn record_node<'a>(
+        &'a self,
+        prefix: &'a TablePrefix,
+        node: &'a NodeInfo,
+        verb: &'a str,
+        tail: &'a str,
+    ) -> BoxFuture<'a, StoreResult<()>>;
+    /// Removes a node's record; a missing one is not an error.
+    fn remove_node<'a>(
+        &'a self,
+        prefix: &'a TablePrefix,
+        id: &'a str,
+    ) -> BoxFuture<'a, StoreResult<()>>;
 }
 
 /// Implements [`Lookups`] for the pools of the given drivers.
@@ -122,6 +141,39 @@ macro_rules! lookups {
                 Box::pin(async move {
                     let sql = format!("SELECT {NODE_COLUMNS} FROM {{p}}nodes ORDER BY id");
                     all(self, prefix, &sql, rows::node).await
+                })
+            }
+        }
+
+        impl NodeRecords for Pool<$db> {
+            fn record_node<'a>(
+                &'a self,
+                prefix: &'a TablePrefix,
+                node: &'a NodeInfo,
+                verb: &'a str,
+                tail: &'a str,
+            ) -> BoxFuture<'a, StoreResult<()>> {
+                Box::pin(async move {
+                    rows::upsert_node::<$db>(prefix, verb, node, tail)
+                        .build()
+                        .execute(self)
+                        .await
+                        .map_err(driver_error)?;
+                    Ok(())
+                })
+            }
+
+            fn remove_node<'a>(
+                &'a self,
+                prefix: &'a TablePrefix,
+                id: &'a str,
+            ) -> BoxFuture<'a, StoreResult<()>> {
+                Box::pin(async move {
+                    let mut query =
+                        QueryBuilder::<$db>::new(prefix.apply("DELETE FROM {p}nodes WHERE id = "));
+                    query.push_bind(id);
+                    query.build().execute(self).await.map_err(driver_error)?;
+                    Ok(())
                 })
             }
         }

@@ -40,7 +40,7 @@ use sqlx::{AssertSqlSafe, Executor, MySql, Row};
 
 use crate::codec::{self, driver_error};
 use crate::common::{lease_lost, not_found, redacted};
-use crate::lookup::Lookups;
+use crate::lookup::{Lookups, NodeRecords};
 use crate::prefix::TablePrefix;
 use crate::rows::{self, JOB_COLUMNS, TASK_COLUMNS};
 
@@ -544,24 +544,14 @@ impl DataStore for MysqlStore {
 
     fn record_node(&self, node: NodeInfo) -> BoxFuture<'_, StoreResult<()>> {
         Box::pin(async move {
-            rows::upsert_node::<MySql>(&self.prefix, "REPLACE", &node, "")
-                .build()
-                .execute(&self.pool)
+            self.pool
+                .record_node(&self.prefix, &node, "REPLACE", "")
                 .await
-                .map_err(driver_error)?;
-            Ok(())
         })
     }
 
     fn remove_node<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<()>> {
-        Box::pin(async move {
-            sqlx::query(self.sql("DELETE FROM {p}nodes WHERE id = ?"))
-                .bind(id)
-                .execute(&self.pool)
-                .await
-                .map_err(driver_error)?;
-            Ok(())
-        })
+        self.pool.remove_node(&self.prefix, id)
     }
 
     fn get_nodes(&self) -> BoxFuture<'_, StoreResult<Vec<NodeInfo>>> {

@@ -40,7 +40,7 @@ use crate::common::{
     abandoned, add, dead_node_bound, first_releases, lease_lost, not_found, record_missed,
     redacted, release_result, settle_releases, split_missed,
 };
-use crate::lookup::Lookups;
+use crate::lookup::{Lookups, NodeRecords};
 use crate::prefix::TablePrefix;
 use crate::rows::{self, JOB_COLUMNS, RESULT_COLUMNS, SCHEDULE_COLUMNS, TASK_COLUMNS};
 use vacuum::Vacuums;
@@ -1148,24 +1148,14 @@ impl DataStore for PostgresStore {
 
     fn record_node(&self, node: NodeInfo) -> BoxFuture<'_, StoreResult<()>> {
         Box::pin(async move {
-            rows::upsert_node::<Postgres>(&self.prefix, "INSERT", &node, UPSERT_NODE)
-                .build()
-                .execute(&self.pool)
+            self.pool
+                .record_node(&self.prefix, &node, "INSERT", UPSERT_NODE)
                 .await
-                .map_err(driver_error)?;
-            Ok(())
         })
     }
 
     fn remove_node<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<()>> {
-        Box::pin(async move {
-            sqlx::query(self.sql("DELETE FROM {p}nodes WHERE id = $1"))
-                .bind(id)
-                .execute(&self.pool)
-                .await
-                .map_err(driver_error)?;
-            Ok(())
-        })
+        self.pool.remove_node(&self.prefix, id)
     }
 
     fn get_nodes(&self) -> BoxFuture<'_, StoreResult<Vec<NodeInfo>>> {

@@ -30,7 +30,7 @@ use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use crate::codec::{self, driver_error, micros, micros_opt};
 use crate::common::{abandoned, add, dead_node_bound, lease_lost, not_found, requeue_assignments};
-use crate::lookup::Lookups;
+use crate::lookup::{Lookups, NodeRecords};
 use crate::prefix::TablePrefix;
 use crate::rows::{self, JOB_COLUMNS, SCHEDULE_COLUMNS, TASK_COLUMNS};
 
@@ -774,24 +774,14 @@ impl DataStore for SqliteStore {
 
     fn record_node(&self, node: NodeInfo) -> BoxFuture<'_, StoreResult<()>> {
         Box::pin(async move {
-            rows::upsert_node::<Sqlite>(&self.prefix, "REPLACE", &node, "")
-                .build()
-                .execute(&self.pool)
+            self.pool
+                .record_node(&self.prefix, &node, "REPLACE", "")
                 .await
-                .map_err(driver_error)?;
-            Ok(())
         })
     }
 
     fn remove_node<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<()>> {
-        Box::pin(async move {
-            sqlx::query(self.sql("DELETE FROM {p}nodes WHERE id = ?"))
-                .bind(id)
-                .execute(&self.pool)
-                .await
-                .map_err(driver_error)?;
-            Ok(())
-        })
+        self.pool.remove_node(&self.prefix, id)
     }
 
     fn get_nodes(&self) -> BoxFuture<'_, StoreResult<Vec<NodeInfo>>> {
