@@ -367,7 +367,7 @@ impl SqlStore {
     pub async fn close(&self) {
         match &self.inner {
             Inner::Sqlite(store) => store.pool().close().await,
-            Inner::Postgres(store) => store.pool().close().await,
+            Inner::Postgres(store) => store.close().await,
             Inner::Mysql(store) => store.pool().close().await,
         }
     }

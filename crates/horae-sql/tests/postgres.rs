@@ -426,3 +426,47 @@ async fn schedule_leases_are_hot_updates() {
     assert_eq!(next.as_microsecond(), expected.as_microsecond());
     store.drop_tables().await.unwrap();
 }
+
+/// DESIGN.md invariant 2: a lease keeper is not held back by a busy pool. With every pool
+/// connection taken, extending a lease still goes through (on the store's lease
+/// connections) instead of waiting for the acquire timeout while the lease lapses.
+#[tokio::test]
+async fn leases_are_extended_while_every_pool_connection_is_busy() {
+    let url = url();
+    PostgresStore::create_database_if_missing(&url)
+        .await
+        .unwrap();
+    let options = PostgresOptions {
+        prefix: fresh_prefix(),
+        max_connections: 1,
+        acquire_timeout: Duration::from_secs(2),
+        ..PostgresOptions::default()
+    };
+    let store = PostgresStore::connect_with(&url, options).await.unwrap();
+    let now = Timestamp::now();
+    store.put_task(task("busy", None)).await.unwrap();
+    store
+        .add_jobs(vec![Job::new(TaskId::new("busy").unwrap(), now)])
+        .await
+        .unwrap();
+    let batch = store
+        .acquire_jobs("n1", Duration::from_secs(30), 1, now)
+        .await
+        .unwrap();
+    let job = &batch.acquired[0];
+    // The pool's only connection, held as a long release or acquisition would hold it.
+    let busy = store.pool().acquire().await.unwrap();
+    let until = Timestamp::from_microsecond(now.as_microsecond() + 60_000_000).unwrap();
+    let lost = tokio::time::timeout(
+        Duration::from_secs(5),
+        store.extend_leases("n1", &[(job.id, job.lease_token)], &[], until),
+    )
+    .await
+    .expect("extending a lease waited for the busy pool")
+    .expect("extending a lease failed while the pool was busy");
+    assert!(lost.is_empty());
+    drop(busy);
+    let stored = store.get_job(&job.id).await.unwrap().unwrap();
+    assert_eq!(stored.acquired_until, Some(until));
+    store.close().await;
+}

@@ -50,7 +50,7 @@ use vacuum::Vacuums;
 pub struct PostgresOptions {
     /// The table prefix (default `horae_`).
     pub prefix: TablePrefix,
-    /// Connections in the pool (default 10).
+    /// Connections in the pool (default 10); up to two more, of their own, extend leases.
     pub max_connections: u32,
     /// How long an operation waits for a connection before failing with a transient error
     /// (default 5 s); it bounds how long a node hangs while the database is down.
@@ -76,6 +76,10 @@ impl Default for PostgresOptions {
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// Connections of their own for extending leases, so a busy pool (a burst of
+    /// acquisitions and releases) cannot hold a lease keeper back until its leases lapse
+    /// (DESIGN.md invariant 2).
+    lease_pool: PgPool,
     prefix: TablePrefix,
     vacuums: Arc<Vacuums>,
 }
@@ -86,6 +90,10 @@ const UPSERT_NODE: &str = "ON CONFLICT (id) DO UPDATE SET role = EXCLUDED.role, 
      lease_duration_us = EXCLUDED.lease_duration_us, \
      max_concurrent_jobs = EXCLUDED.max_concurrent_jobs, running_jobs = EXCLUDED.running_jobs, \
      version = EXCLUDED.version";
+
+/// Connections reserved for extending leases, besides the pool's `max_connections`: the
+/// lease keeper's job leases and the schedule processor's schedule leases.
+const LEASE_CONNECTIONS: u32 = 2;
 
 /// Releases per statement (bounded for memory, not by a bind limit: arrays are one bind each).
 const ROWS_PER_RELEASE: usize = 5_000;
@@ -129,6 +137,12 @@ impl PostgresStore {
         // would scan the whole table (grown since by a backlog and dead rows) on every
         // acquisition and release: sequential scans are off for store connections.
         let connect = connect.options([("jit", "off"), ("enable_seqscan", "off")]);
+        // Opened on first use: a node that runs no job never opens them.
+        let lease_pool = PgPoolOptions::new()
+            .max_connections(LEASE_CONNECTIONS)
+            .min_connections(0)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_lazy_with(connect.clone());
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
@@ -145,6 +159,7 @@ impl PostgresStore {
         ));
         let store = PostgresStore {
             pool,
+            lease_pool,
             prefix: options.prefix,
             vacuums,
         };
@@ -277,6 +292,12 @@ impl PostgresStore {
     /// The connection pool.
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// Closes the store's connections, waiting for those in use to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+        self.lease_pool.close().await;
     }
 
     fn sql(&self, template: &str) -> AssertSqlSafe<String> {
@@ -1098,7 +1119,7 @@ impl DataStore for PostgresStore {
                 .bind(ids)
                 .bind(tokens)
                 .bind(node)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.lease_pool)
                 .await
                 .map_err(driver_error)?;
                 self.vacuums.jobs_changed(kept.len());
@@ -1118,7 +1139,7 @@ impl DataStore for PostgresStore {
                 .bind(micros(until))
                 .bind(ids)
                 .bind(node)
-                .execute(&self.pool)
+                .execute(&self.lease_pool)
                 .await
                 .map_err(driver_error)?;
             }
