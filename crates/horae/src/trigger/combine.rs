@@ -95,7 +95,38 @@ fn read_children(
             ));
         }
     };
+    if let Some(pending) = &pending {
+        check_pending(obj, &triggers, pending)?;
+    }
     Ok((triggers, pending))
+}
+
+/// Rejects a saved state whose next fire time of a sub-trigger is not before what that
+/// sub-trigger produces next. `to_json` never writes one (the time was taken from the
+/// sub-trigger, whose fire times strictly increase), but a hand-written one would make the
+/// combined fire times go backwards or repeat.
+fn check_pending(
+    obj: &Obj<'_>,
+    triggers: &[Trigger],
+    pending: &[Option<ZonedDateTime>],
+) -> Result<(), TriggerError> {
+    for (i, (trigger, time)) in triggers.iter().zip(pending).enumerate() {
+        let Some(time) = time else {
+            continue;
+        };
+        if let Ok(Some(next)) = trigger.clone().next()
+            && next.timestamp() <= time.timestamp()
+        {
+            return Err(obj.error(
+                "next_fire_times",
+                TriggerErrorKind::Range,
+                format!(
+                    "entry {i} ({time}) is not earlier than the next fire time of triggers[{i}] ({next}); the saved state is inconsistent"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn write_children(out: &mut Map<String, Value>, triggers: &[Trigger], pending: &Pending) {

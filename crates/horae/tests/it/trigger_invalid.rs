@@ -313,3 +313,46 @@ fn and_trigger_reports_max_iterations() {
     assert_eq!(error.kind(), K::MaxIterations);
     assert_eq!(error.field(), "max_iterations");
 }
+
+/// Found by the `trigger_json` fuzz target: an `or` (or `and`) trigger whose saved next fire
+/// time of a sub-trigger is not before that sub-trigger's own next fire time fired backwards
+/// (2027-01-01, then the interval's first fire time in 2026). Such a state is rejected; the
+/// states `to_json` writes still read back.
+#[test]
+fn combined_trigger_rejects_an_inconsistent_saved_state() {
+    let now: jiff::Timestamp = "2026-05-28T20:26:40Z".parse().unwrap();
+    for kind in ["or", "and"] {
+        for saved in [
+            "2027-01-01T00:00:00+00:00[UTC]",
+            "2026-05-28T20:26:40+00:00[UTC]",
+        ] {
+            let spec = json!({"type": kind, "triggers": [{"type": "interval", "seconds": 1}],
+                              "next_fire_times": [saved]});
+            let error = Trigger::from_json(&spec, now).unwrap_err();
+            assert_eq!(error.field(), "next_fire_times", "{spec}: {error}");
+            assert_eq!(error.kind(), K::Range, "{spec}: {error}");
+            assert!(error.message().contains("inconsistent"), "{error}");
+        }
+        // A date sub-trigger that has not fired yet would fire its saved time twice.
+        let spec = json!({"type": kind, "triggers": [{"type": "date", "run_time": START}],
+                          "next_fire_times": [START.replace("+00:00", "+00:00[UTC]")]});
+        assert!(Trigger::from_json(&spec, now).is_err(), "{spec}");
+
+        let spec = json!({"type": kind, "triggers": [
+            {"type": "interval", "seconds": 1, "start_time": START},
+            {"type": "date", "run_time": START},
+        ]});
+        let mut trigger = Trigger::from_json(&spec, now).unwrap();
+        let mut previous = trigger.next().unwrap();
+        for _ in 0..3 {
+            let resumed = Trigger::from_json(&trigger.to_json(), now)
+                .unwrap_or_else(|e| panic!("{}: {e}", trigger.to_json()));
+            assert_eq!(resumed, trigger);
+            let next = trigger.next().unwrap();
+            if let (Some(a), Some(b)) = (&previous, &next) {
+                assert!(b.timestamp() > a.timestamp(), "{a} then {b}");
+            }
+            previous = next;
+        }
+    }
+}
