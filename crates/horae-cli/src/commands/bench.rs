@@ -1,6 +1,7 @@
-//! `horae bench jobs|schedules|daemon`: the workloads of `shared/bench/apscheduler_peer.py`,
-//! with the same JSON keys, so horae and APScheduler 4 can be compared in one session
-//! (DESIGN.md section 8), and the daemon's overhead over the library.
+//! `horae bench jobs|schedules|daemon|soak`: the workloads of
+//! `shared/bench/apscheduler_peer.py`, with the same JSON keys, so horae and APScheduler 4
+//! can be compared in one session (DESIGN.md section 8), the daemon's overhead over the
+//! library, and a long soak.
 //!
 //! - `jobs`: N no-op jobs are added one by one, then the scheduler starts; measures how fast
 //!   they are acquired, run and released, with results kept for `--result-expiration`
@@ -11,10 +12,16 @@
 //!   warm-up (`warmup_fires`), left out of the lateness figures.
 //! - `daemon`: N jobs posted over HTTP to a node started in-process as `horae run` starts
 //!   one ([`daemon`]); the same figures as `jobs`, with the POST latency.
+//! - `soak`: M interval schedules inserted before any fires, then run for D seconds with a
+//!   sample of memory, threads, file descriptors, server connections and lateness every
+//!   `--sample-every` seconds, and a verdict on whether they stayed flat ([`soak`]). A
+//!   workload of its own rather than an option of `schedules`: that one is the peer's
+//!   (a 2 s lead, one run of the task at a time, every lateness value kept), the soak
+//!   starts only after inserting, runs its task unlimited and keeps lateness per window.
 //!
 //! The `jobs` and `schedules` task keeps APScheduler 4's defaults unless
 //! `--max-running-jobs` says otherwise: the peer's task runs one job at a time. The
-//! `daemon` task is unlimited unless it says otherwise.
+//! `daemon` and `soak` tasks are unlimited unless it says otherwise.
 //!
 //! With `--nodes K`, K schedulers (`bench-1` … `bench-K`) share the work as K processes
 //! would: each has its own connection pool to the one database (the memory store is simply
@@ -41,6 +48,7 @@ use super::store::{ConnectArgs, open, parse_url};
 use crate::Failure;
 
 mod daemon;
+mod soak;
 
 /// `horae bench` arguments (the peer harness's flags).
 #[derive(Debug, Args)]
@@ -62,21 +70,25 @@ pub(crate) struct BenchArgs {
     /// Each node's max_concurrent_jobs.
     #[arg(long, default_value_t = 100)]
     concurrency: usize,
-    /// Schedules to run (`schedules`).
+    /// Schedules to run (`schedules`, `soak`).
     #[arg(long, default_value_t = 1_000)]
     schedules: u64,
-    /// Seconds between fires of each schedule (`schedules`).
+    /// Seconds between fires of each schedule (`schedules`, `soak`).
     #[arg(long, default_value_t = 1.0)]
     period: f64,
-    /// Seconds to run the schedules for (`schedules`).
+    /// Seconds to run the schedules for (`schedules`, `soak`).
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
+    /// Seconds between the samples of the `soak` workload.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    sample_every: f64,
     /// Give up on the `jobs` and `daemon` workloads after this many seconds.
     #[arg(long, default_value_t = 300.0)]
     timeout: f64,
     /// The task's max_running_jobs; 0 = unlimited. The default for `jobs` and `schedules`
     /// is 1, APScheduler 4's task default, which the peer harness uses: one run of the task
-    /// at a time; for `daemon` it is unlimited, so `--concurrency` is the only cap.
+    /// at a time; for `daemon` and `soak` it is unlimited, so `--concurrency` is the only
+    /// cap.
     #[arg(long)]
     max_running_jobs: Option<u32>,
     /// Seconds each `jobs` / `daemon` job's result is kept; 0 stores no result row
@@ -85,7 +97,7 @@ pub(crate) struct BenchArgs {
     result_expiration: u64,
     /// Nodes sharing the store (`bench-1` … `bench-K`), each with its own connection pool
     /// (SQL: up to 16 connections, 64 / K from 5 nodes on) and `--concurrency` (`jobs`,
-    /// `schedules`; `daemon` runs one node).
+    /// `schedules`, `soak`; `daemon` runs one node).
     #[arg(long, default_value_t = 1)]
     nodes: usize,
     /// HTTP clients posting the `daemon` jobs at once, each over its own keep-alive
@@ -98,12 +110,12 @@ pub(crate) struct BenchArgs {
     task: TaskKind,
     #[command(flatten)]
     connect: ConnectArgs,
-    /// Print only the JSON result line.
+    /// Print only the JSON result line (no progress, no samples on stderr).
     #[arg(long)]
     json: bool,
 }
 
-/// The two workloads.
+/// The workloads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Workload {
     /// N no-op jobs.
@@ -112,6 +124,8 @@ enum Workload {
     Schedules,
     /// N jobs posted to a node's HTTP API.
     Daemon,
+    /// M interval schedules for a long time, sampled for leaks and drift.
+    Soak,
 }
 
 /// Most nodes one run may start.
@@ -186,7 +200,9 @@ pub(crate) fn run(args: BenchArgs) -> Result<(), Failure> {
             "--nodes must be between 1 and {MAX_NODES}"
         )));
     }
-    if args.concurrency == 0 || args.jobs == 0 && args.workload != Workload::Schedules {
+    if args.concurrency == 0
+        || args.jobs == 0 && !matches!(args.workload, Workload::Schedules | Workload::Soak)
+    {
         return Err(Failure::Usage(
             "--concurrency and --jobs must be at least 1".to_owned(),
         ));
@@ -210,10 +226,17 @@ pub(crate) fn run(args: BenchArgs) -> Result<(), Failure> {
             "--period and --duration must be positive numbers of seconds".to_owned(),
         ));
     }
+    if args.workload == Workload::Soak {
+        check_soak(&args)?;
+    }
     let url = match &target {
         Target::Server(dialect) => Some(server_url(*dialect)?),
         Target::Url(url) => Some(url.clone()),
         Target::Memory | Target::Scratch => None,
+    };
+    let url = match url {
+        Some(url) if args.workload == Workload::Soak => Some(soak::tagged(url)?),
+        url => url,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -237,6 +260,7 @@ pub(crate) fn run(args: BenchArgs) -> Result<(), Failure> {
         };
         let out = match args.workload {
             Workload::Daemon => daemon::bench_daemon(&args, &stores).await,
+            Workload::Soak => soak::bench_soak(&args, &stores, url.as_ref()).await,
             Workload::Jobs | Workload::Schedules => bench_library(&args, &stores).await,
         };
         stores.close().await;
@@ -259,12 +283,32 @@ pub(crate) fn run(args: BenchArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The `soak` workload's own limits.
+fn check_soak(args: &BenchArgs) -> Result<(), Failure> {
+    if args.schedules == 0 || args.schedules > soak::MAX_SCHEDULES {
+        return Err(Failure::Usage(format!(
+            "--schedules must be between 1 and {} for the soak workload",
+            soak::MAX_SCHEDULES
+        )));
+    }
+    if !(args.sample_every > 0.0
+        && args.sample_every.is_finite()
+        && args.duration / args.sample_every <= soak::MAX_SAMPLES)
+    {
+        return Err(Failure::Usage(format!(
+            "--sample-every must be a positive number of seconds, at most {} samples per run",
+            soak::MAX_SAMPLES
+        )));
+    }
+    Ok(())
+}
+
 /// Runs the `jobs` or `schedules` workload on library schedulers, one per store.
 async fn bench_library(args: &BenchArgs, stores: &Stores) -> Result<Value, Failure> {
     let nodes = schedulers(args, &stores.nodes)?;
     let out = match args.workload {
         Workload::Schedules => bench_schedules(args, &nodes).await,
-        Workload::Jobs | Workload::Daemon => bench_jobs(args, &nodes).await,
+        Workload::Jobs | Workload::Daemon | Workload::Soak => bench_jobs(args, &nodes).await,
     };
     if out.is_err() {
         // The workload failed half-way: stop what it started before closing.
@@ -320,10 +364,9 @@ impl Stores {
             TablePrefix::default()
         };
         // SQLite has one writer anyway; servers get a pool per node, as processes would.
-        let per_node = u32::try_from(64 / args.nodes).unwrap_or(16).clamp(2, 16);
         let options = OpenOptions {
             prefix,
-            max_connections: (url.dialect() != Dialect::Sqlite).then_some(per_node),
+            max_connections: (url.dialect() != Dialect::Sqlite).then_some(pool_size(args.nodes)),
             connect_timeout: args.connect.connect_timeout,
         };
         let first = open(url, &options).await?.store;
@@ -359,6 +402,12 @@ impl Stores {
             pool.close().await;
         }
     }
+}
+
+/// Each node's pool of server connections with `nodes` nodes: 16, or 64 / K from 5 nodes
+/// on (at least 2).
+fn pool_size(nodes: usize) -> u32 {
+    u32::try_from(64 / nodes.max(1)).unwrap_or(16).clamp(2, 16)
 }
 
 /// One scheduler per store, `bench-1` … `bench-K`, sharing one event broker.
@@ -419,10 +468,9 @@ fn bench_task(id: &TaskId, args: &BenchArgs) -> Task {
 /// The task's `max_running_jobs` (`None`: unlimited): `--max-running-jobs` (0 for
 /// unlimited), by default 1 (APScheduler 4's) — unlimited for `daemon`.
 fn max_running_jobs(args: &BenchArgs) -> Option<u32> {
-    let default = if args.workload == Workload::Daemon {
-        0
-    } else {
-        1
+    let default = match args.workload {
+        Workload::Daemon | Workload::Soak => 0,
+        Workload::Jobs | Workload::Schedules => 1,
     };
     Some(args.max_running_jobs.unwrap_or(default)).filter(|&max| max > 0)
 }

@@ -1,5 +1,6 @@
 //! `horae bench`: the JSON line of DESIGN.md section 8 with `store` and `nodes`, several
-//! nodes sharing one store, and the `mysql` / `postgres` stores on the real servers.
+//! nodes sharing one store, the `mysql` / `postgres` stores on the real servers, and short
+//! runs of the `soak` workload.
 
 use crate::{horae, reachable, stderr, stdout};
 
@@ -297,6 +298,165 @@ fn daemon_bench_usage_errors_exit_2() {
         vec!["--task", "sleep"],
     ] {
         let mut full = vec!["bench", "daemon"];
+        full.extend(&args);
+        let out = horae(&full, None);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stdout(&out).is_empty(), "{args:?}");
+    }
+}
+
+/// The summary keys of the `soak` line (DESIGN.md section 8 keeps them stable).
+const SOAK_KEYS: [&str; 23] = [
+    "workload",
+    "system",
+    "store",
+    "nodes",
+    "schedules",
+    "period_s",
+    "duration_s",
+    "insert_s",
+    "insert_per_s",
+    "rss_first_mib",
+    "rss_last_mib",
+    "rss_max_mib",
+    "connections_min",
+    "connections_max",
+    "lateness_p99_ms",
+    "lateness_p99_first_window_ms",
+    "lateness_p99_last_window_ms",
+    "fires",
+    "fires_expected",
+    "missed",
+    "stable",
+    "unstable_because",
+    "samples",
+];
+
+/// The keys of every soak sample.
+const SAMPLE_KEYS: [&str; 9] = [
+    "elapsed_s",
+    "rss_mib",
+    "threads",
+    "open_fds",
+    "fires",
+    "lateness_p50_ms",
+    "lateness_p99_ms",
+    "lateness_max_ms",
+    "backlog",
+];
+
+/// Runs a short soak (2,000 schedules every 2 s for 6 s, a sample every 2 s) on `store`;
+/// the parsed JSON line, or the stderr on failure.
+fn short_soak(store: &str) -> Result<serde_json::Value, String> {
+    let out = horae(
+        &[
+            "bench",
+            "soak",
+            "--json",
+            "--store",
+            store,
+            "--schedules",
+            "2000",
+            "--period",
+            "2",
+            "--duration",
+            "6",
+            "--sample-every",
+            "2",
+            "--connect-timeout",
+            "10",
+        ],
+        None,
+    );
+    if out.status.code() != Some(0) {
+        return Err(stderr(&out));
+    }
+    let text = stdout(&out);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    Ok(serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}")))
+}
+
+/// Checks a short soak's line: every key, four samples (0, 2, 4, 6 s), every fire time run
+/// exactly once — schedule 0 fires at 0, 2, 4 and 6 s, the others three times.
+fn assert_soaked(json: &serde_json::Value, store: &str) {
+    for key in SOAK_KEYS {
+        assert!(json.get(key).is_some(), "{key} missing: {json}");
+    }
+    assert_eq!(json["workload"], "soak");
+    assert_eq!(json["store"], store, "{json}");
+    assert_eq!(json["fires_expected"], 6001, "{json}");
+    assert_eq!(json["fires"], 6001, "{json}");
+    assert_eq!(json["missed"], 0, "{json}");
+    assert_eq!(json["extra_fires"], 0, "{json}");
+    assert_eq!(json["stray_fires"], 0, "{json}");
+    assert!(json["insert_per_s"].as_f64().unwrap() > 0.0, "{json}");
+    // The first fire time came after the last schedule was inserted.
+    assert!(
+        json["first_fire_after_insert_s"].as_f64().unwrap() > 0.0,
+        "{json}"
+    );
+    let samples = json["samples"].as_array().unwrap();
+    let elapsed: Vec<f64> = samples
+        .iter()
+        .map(|s| s["elapsed_s"].as_f64().unwrap())
+        .collect();
+    assert_eq!(elapsed, [0.0, 2.0, 4.0, 6.0], "{json}");
+    for sample in samples {
+        for key in SAMPLE_KEYS {
+            assert!(sample.get(key).is_some(), "{key} missing: {sample}");
+        }
+        assert!(sample["rss_mib"].as_f64().unwrap() > 0.0, "{sample}");
+        assert!(sample["threads"].as_u64().unwrap() > 0, "{sample}");
+    }
+    let window_fires: u64 = samples.iter().map(|s| s["fires"].as_u64().unwrap()).sum();
+    assert!(window_fires <= 6001, "{json}");
+    let stable = json["stable"].as_bool().unwrap();
+    let reasons = json["unstable_because"].as_array().unwrap();
+    assert_eq!(stable, reasons.is_empty(), "{json}");
+}
+
+#[test]
+fn soak_samples_a_memory_store_and_misses_no_fire_time() {
+    let json = short_soak("memory").unwrap();
+    assert_soaked(&json, "memory");
+    assert_eq!(json["connections_max"], serde_json::Value::Null, "{json}");
+}
+
+/// The soak on the local PostgreSQL server, with its connection counts; skipped (outside
+/// CI) when it is down.
+#[test]
+fn postgres_soak_counts_the_servers_connections() {
+    let Some(json) = reachable("PostgreSQL", short_soak("postgres")) else {
+        return;
+    };
+    assert_soaked(&json, "postgres");
+    let (min, max) = (
+        json["connections_min"].as_u64().unwrap(),
+        json["connections_max"].as_u64().unwrap(),
+    );
+    // One node's pool of 16 at most; the monitor's own connection is not counted.
+    assert!(0 < min && min <= max && max <= 16, "{json}");
+    for sample in json["samples"].as_array().unwrap() {
+        for key in [
+            "connections",
+            "db_connections",
+            "schedules_dead_tuples",
+            "schedules_table_mib",
+        ] {
+            assert!(sample.get(key).is_some(), "{key} missing: {sample}");
+        }
+    }
+}
+
+#[test]
+fn soak_usage_errors_exit_2() {
+    for args in [
+        vec!["--sample-every", "0"],
+        vec!["--sample-every", "nan"],
+        vec!["--schedules", "0"],
+        vec!["--duration", "1000", "--sample-every", "0.001"],
+    ] {
+        let mut full = vec!["bench", "soak"];
         full.extend(&args);
         let out = horae(&full, None);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
