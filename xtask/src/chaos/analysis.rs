@@ -8,8 +8,8 @@
 //!   was killed; the tasks retry an abandoned job 20 times, so this means a job was dropped).
 //! - **Duplicate start while a lease was valid**: a second run of the same fire time that
 //!   started although nothing could have ended the first run's lease: no fault struck the
-//!   first run's node (kill, freeze) and the database did not go away between the two
-//!   starts. Re-runs after such a fault are expected — that is how a dead node's job is
+//!   first run's node (kill, freeze), it did not stall (see [`super::probe`]) and the
+//!   database did not go away between the two starts. Re-runs after such a fault are expected — that is how a dead node's job is
 //!   retried — and counted apart, with those that overlapped the first run (its process
 //!   was still alive, as when a frozen node's job outlives its lease).
 //! - **Lateness**: first start minus fire time, for fire times outside every fault's window
@@ -35,6 +35,8 @@ pub(crate) enum FaultClass {
     Database,
     /// The broker was down.
     Broker,
+    /// A node did not answer its health probe in time: stalled on its own, by no fault.
+    Stall,
 }
 
 /// A fault as it happened.
@@ -56,7 +58,9 @@ impl FaultWindow {
     /// Whether this fault can end the lease of a job `node` was running.
     fn can_end_lease_of(&self, node: &str) -> bool {
         match self.class {
-            FaultClass::KillNode | FaultClass::FreezeNode => self.node.as_deref() == Some(node),
+            FaultClass::KillNode | FaultClass::FreezeNode | FaultClass::Stall => {
+                self.node.as_deref() == Some(node)
+            }
             FaultClass::Database => true,
             FaultClass::Broker => false,
         }
@@ -79,6 +83,8 @@ pub(crate) struct Evidence<'a> {
     pub(crate) runs: &'a [Run],
     /// The faults that struck.
     pub(crate) faults: &'a [FaultWindow],
+    /// Stalls of nodes no fault caused: they excuse re-runs but stay in the lateness.
+    pub(crate) stalls: &'a [FaultWindow],
     /// The last fire time checked; runs of later fire times are ignored.
     pub(crate) until: Timestamp,
     /// Fire times before this are warm-up, left out of the lateness figures.
@@ -228,7 +234,7 @@ pub(crate) fn analyse(evidence: &Evidence<'_>) -> Findings {
                     )
                 });
             }
-            check_reruns(runs, evidence.faults, &mut findings);
+            check_reruns(runs, evidence.faults, evidence.stalls, &mut findings);
             let late = runs[0].start.duration_since(fire_time).as_secs_f64();
             all_lateness.push(late);
             let in_window = evidence.faults.iter().any(|fault| {
@@ -268,14 +274,19 @@ pub(crate) fn analyse(evidence: &Evidence<'_>) -> Findings {
 }
 
 /// Classifies the second and later runs of one fire time (`runs` sorted by start).
-fn check_reruns(runs: &[&Run], faults: &[FaultWindow], findings: &mut Findings) {
+fn check_reruns(
+    runs: &[&Run],
+    faults: &[FaultWindow],
+    stalls: &[FaultWindow],
+    findings: &mut Findings,
+) {
     for (index, later) in runs.iter().enumerate().skip(1) {
         let mut overlapping = false;
         let mut unexcused = None;
         for earlier in &runs[..index] {
             // A run that never finished was killed, at a time the audit does not show.
             overlapping |= earlier.end.is_some_and(|end| end > later.start);
-            let excused = faults.iter().any(|fault| {
+            let excused = faults.iter().chain(stalls).any(|fault| {
                 fault.can_end_lease_of(&earlier.node) && fault.overlaps(earlier.start, later.start)
             });
             if !excused && unexcused.is_none() {
@@ -352,6 +363,7 @@ mod tests {
             queued: &HashSet::from([("s000".to_owned(), at(9.0))]),
             runs,
             faults,
+            stalls: &[],
             until: at(9.0),
             warm_until: at(0.0),
             settle: Duration::from_secs(2),
@@ -445,6 +457,34 @@ mod tests {
         };
         let findings = check(&runs, &[kill("n1", 2.5, 4.0), broker]);
         assert_eq!(findings.duplicate_starts_with_valid_lease.count, 1);
+    }
+
+    #[test]
+    fn a_stall_of_the_first_node_excuses_a_rerun_but_not_its_lateness() {
+        let mut runs = every_fire_once();
+        runs.push(run(5.0, "n2", 2, 5.2, Some(5.9)));
+        let stall = FaultWindow {
+            class: FaultClass::Stall,
+            ..kill("n1", 5.1, 5.15)
+        };
+        let expected: HashMap<String, Vec<Timestamp>> = [(
+            "s000".to_owned(),
+            (0..10).map(|i| at(f64::from(i))).collect(),
+        )]
+        .into();
+        let findings = analyse(&Evidence {
+            expected: &expected,
+            queued: &HashSet::new(),
+            runs: &runs,
+            faults: &[],
+            stalls: &[stall],
+            until: at(9.0),
+            warm_until: at(0.0),
+            settle: Duration::from_secs(2),
+        });
+        assert_eq!(findings.duplicate_starts_with_valid_lease.count, 0);
+        assert_eq!(findings.reruns_after_fault, 1);
+        assert_eq!(findings.lateness_excluded, 0);
     }
 
     #[test]

@@ -264,6 +264,14 @@ impl Cluster {
         exits
     }
 
+    /// Each node's id and HTTP port, in node order.
+    pub(crate) fn addresses(&self) -> Vec<(String, u16)> {
+        self.nodes
+            .iter()
+            .map(|node| (node.id.clone(), node.port))
+            .collect()
+    }
+
     /// The log files, in node order.
     pub(crate) fn logs(&self) -> Vec<(String, PathBuf)> {
         self.nodes
@@ -348,7 +356,7 @@ fn free_port() -> Result<u16> {
 }
 
 /// The status code of `GET path` on `addr`, or `None` when it does not answer in time.
-fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
+pub(crate) fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
     let timeout = Duration::from_secs(2);
     let mut stream = TcpStream::connect_timeout(&addr, timeout).ok()?;
     stream.set_read_timeout(Some(timeout)).ok()?;

@@ -28,6 +28,7 @@ mod analysis;
 mod audit;
 mod cluster;
 mod plan;
+mod probe;
 mod report;
 mod services;
 mod workload;
@@ -44,6 +45,7 @@ use jiff::{SignedDuration, Timestamp};
 use self::analysis::{Evidence, FaultClass, FaultWindow};
 use self::cluster::Cluster;
 use self::plan::{FaultKind, PlanSettings, PlannedFault};
+use self::probe::Probes;
 use self::report::Report;
 use self::services::{Service, ServiceGuard};
 
@@ -73,7 +75,7 @@ pub(crate) struct ChaosArgs {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// The run fails when the p99 start lateness outside fault windows exceeds this.
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
     max_p99: Duration,
     /// The `horae` binary (default: `target/debug/horae`, built first with `cargo build`,
     /// or `target/release/horae` with `--release`).
@@ -120,6 +122,10 @@ pub(crate) struct ChaosArgs {
         default_value = "redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no"
     )]
     redis_start: String,
+    /// A control run: the same cluster and workload with no fault at all (the baseline for
+    /// lateness).
+    #[arg(long)]
+    no_faults: bool,
     /// Where the config, audit, node logs and report go (default
     /// `target/chaos/<UTC time>`).
     #[arg(long)]
@@ -170,14 +176,18 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 /// binary missing, a node that never becomes ready.
 pub(crate) fn run(args: &ChaosArgs) -> Result<bool> {
     let began = Instant::now();
-    let faults_planned = plan::plan(&PlanSettings {
-        duration: args.duration,
-        kill_every: args.kill_every,
-        lease: args.lease,
-        service_down_for: args.service_down_for,
-        nodes: args.nodes,
-        seed: args.seed,
-    })?;
+    let faults_planned = if args.no_faults {
+        Vec::new()
+    } else {
+        plan::plan(&PlanSettings {
+            duration: args.duration,
+            kill_every: args.kill_every,
+            lease: args.lease,
+            service_down_for: args.service_down_for,
+            nodes: args.nodes,
+            seed: args.seed,
+        })?
+    };
     let horae = horae_binary(args)?;
     let out = output_dir(args)?;
     let database = Service {
@@ -249,6 +259,10 @@ pub(crate) fn run(args: &ChaosArgs) -> Result<bool> {
         cluster.wait_ready(index, READY_TIMEOUT)?;
     }
     let warm_until = Timestamp::now().max(first_fire) + SignedDuration::try_from(args.lease)?;
+    let probes = Probes::start(&cluster.addresses(), args.lease / 3);
+    for index in 0..args.nodes {
+        probes.arm(index);
+    }
     eprintln!("chaos: {} nodes ready", args.nodes);
 
     let mut progress = Progress::new(&audit_path, first_fire, faults_planned.len());
@@ -257,7 +271,14 @@ pub(crate) fn run(args: &ChaosArgs) -> Result<bool> {
     for planned in &faults_planned {
         let at = first_fire + SignedDuration::try_from(planned.at)?;
         progress.wait_until(at, &mut cluster, faults.len());
-        let window = strike(planned, &mut cluster, &database, &broker, &mut killed_jobs)?;
+        let window = strike(
+            planned,
+            &mut cluster,
+            &probes,
+            &database,
+            &broker,
+            &mut killed_jobs,
+        )?;
         eprintln!("chaos: {}", window.description);
         faults.push(window);
     }
@@ -299,6 +320,7 @@ pub(crate) fn run(args: &ChaosArgs) -> Result<bool> {
     }
     let drained_in = drain_started.elapsed();
     eprintln!("chaos: stopping the nodes (SIGTERM)");
+    let stalls = probes.finish();
     let final_exits = cluster.stop_all(Duration::from_secs(90));
     database.start()?;
     broker.start()?;
@@ -314,6 +336,7 @@ pub(crate) fn run(args: &ChaosArgs) -> Result<bool> {
         queued: &queued,
         runs: &audit.runs,
         faults: &faults,
+        stalls: &stalls,
         until,
         warm_until,
         settle: args.lease + Duration::from_secs(3),
@@ -338,6 +361,7 @@ pub(crate) fn run(args: &ChaosArgs) -> Result<bool> {
         first_fire,
         until,
         faults,
+        stalls,
         findings,
         audit: &audit,
         job_results,
@@ -363,6 +387,7 @@ pub(crate) fn run(args: &ChaosArgs) -> Result<bool> {
 fn strike(
     planned: &PlannedFault,
     cluster: &mut Cluster,
+    probes: &Probes,
     database: &Service,
     broker: &Service,
     killed_jobs: &mut usize,
@@ -370,15 +395,19 @@ fn strike(
     let start = Timestamp::now();
     let (class, node) = match planned.kind {
         FaultKind::KillNode { node, down_for } => {
+            probes.disarm(node);
             *killed_jobs += cluster.kill(node)?;
             std::thread::sleep(down_for);
             cluster.start(node)?;
+            probes.arm(node);
             (FaultClass::KillNode, Some(node))
         }
         FaultKind::FreezeNode { node, frozen_for } => {
+            probes.disarm(node);
             cluster.freeze(node)?;
             std::thread::sleep(frozen_for);
             cluster.thaw(node)?;
+            probes.arm(node);
             (FaultClass::FreezeNode, Some(node))
         }
         FaultKind::RestartDatabase { down_for } => {

@@ -20,6 +20,7 @@ pub(crate) struct Inputs<'a> {
     pub(crate) first_fire: Timestamp,
     pub(crate) until: Timestamp,
     pub(crate) faults: Vec<FaultWindow>,
+    pub(crate) stalls: Vec<FaultWindow>,
     pub(crate) findings: Findings,
     pub(crate) audit: &'a Audit,
     pub(crate) job_results: BTreeMap<String, usize>,
@@ -59,6 +60,8 @@ pub(crate) struct Report {
     failures: Vec<String>,
     settings: Settings,
     faults: Vec<FaultWindow>,
+    /// Stretches in which a node answered no health probe in time, by no fault.
+    stalls: Vec<FaultWindow>,
     #[serde(flatten)]
     findings: Findings,
     job_results: BTreeMap<String, usize>,
@@ -83,6 +86,7 @@ impl Report {
             first_fire,
             until,
             faults,
+            stalls,
             findings,
             audit,
             job_results,
@@ -163,6 +167,7 @@ impl Report {
                 broker: args.redis_url.clone(),
             },
             faults,
+            stalls,
             findings,
             job_results,
             drained_in_s: drained_in.as_secs_f64(),
@@ -197,6 +202,15 @@ impl Report {
         for fault in &self.faults {
             line(format!("  {}", fault.description));
         }
+        let longest = self
+            .stalls
+            .iter()
+            .map(|stall| stall.end.duration_since(stall.start).as_secs_f64())
+            .fold(0.0, f64::max);
+        line(format!(
+            "stalls (a node slower than lease/3 to answer /healthz, no fault): {} (longest {longest:.1} s)",
+            self.stalls.len()
+        ));
         line(format!(
             "fire times: expected {}, produced {}, missing {}, still queued {}, unexpected {}",
             f.expected, f.produced, f.missing.count, f.queued.count, f.unexpected.count
@@ -213,7 +227,7 @@ impl Report {
             self.attempts_text()
         ));
         line(format!(
-            "abandoned and retried: {} re-runs after a fault ended the lease ({} while the earlier process was still working)",
+            "abandoned and retried: {} re-runs after a fault or stall ended the lease ({} while the earlier process was still working)",
             f.reruns_after_fault, f.reruns_overlapping
         ));
         line(format!(

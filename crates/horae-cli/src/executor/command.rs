@@ -48,7 +48,14 @@ const MESSAGE_TAIL: usize = 8 * 1024;
 pub(crate) async fn run(action: &CommandAction, ctx: &JobContext) -> HandlerResult {
     let mut command = build(action, ctx)?;
     let program = action.argv.first().map(String::as_str).unwrap_or_default();
-    let mut child = command.spawn().map_err(|error| {
+    // Starting a process blocks its thread until the program is executing (longer on a
+    // busy machine); off the runtime's few worker threads, so the lease keeper and the other
+    // services are not held up by a burst of job starts. A child whose start outlives a
+    // dropped job future is killed when dropped (`kill_on_drop`).
+    let spawned = tokio::task::spawn_blocking(move || command.spawn())
+        .await
+        .map_err(|error| HandlerError::failed(format!("cannot start {program:?}: {error}")))?;
+    let mut child = spawned.map_err(|error| {
         HandlerError::failed(match &action.cwd {
             Some(cwd) => format!("cannot start {program:?} in {cwd:?}: {error}"),
             None => format!("cannot start {program:?}: {error}"),
