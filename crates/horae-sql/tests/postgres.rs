@@ -31,15 +31,20 @@ fn fresh_prefix() -> TablePrefix {
 }
 
 async fn store_with(prefix: TablePrefix) -> PostgresStore {
+    connect(PostgresOptions {
+        prefix,
+        max_connections: 4,
+        ..PostgresOptions::default()
+    })
+    .await
+}
+
+/// A store on the test database (created when missing) with `options`.
+async fn connect(options: PostgresOptions) -> PostgresStore {
     let url = url();
     PostgresStore::create_database_if_missing(&url)
         .await
         .unwrap();
-    let options = PostgresOptions {
-        prefix,
-        max_connections: 4,
-        ..PostgresOptions::default()
-    };
     PostgresStore::connect_with(&url, options)
         .await
         .unwrap_or_else(|e| panic!("PostgreSQL is required for these tests ({url}): {e}"))
@@ -209,17 +214,13 @@ async fn max_running_jobs_holds_while_nodes_race() {
 #[tokio::test]
 async fn the_jobs_table_is_vacuumed_after_enough_changes() {
     let prefix = fresh_prefix();
-    let url = url();
-    PostgresStore::create_database_if_missing(&url)
-        .await
-        .unwrap();
-    let options = PostgresOptions {
+    let store = connect(PostgresOptions {
         prefix: prefix.clone(),
         max_connections: 4,
         vacuum_every: 40,
         ..PostgresOptions::default()
-    };
-    let store = PostgresStore::connect_with(&url, options).await.unwrap();
+    })
+    .await;
     let vacuums = || async {
         let count: i64 =
             sqlx::query_scalar("SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = $1")
@@ -296,16 +297,12 @@ async fn the_latest_results_are_read_from_the_index() {
 /// synchronously again.
 #[tokio::test]
 async fn only_schedule_transactions_skip_the_commit_flush() {
-    let url = url();
-    PostgresStore::create_database_if_missing(&url)
-        .await
-        .unwrap();
-    let options = PostgresOptions {
+    let store = connect(PostgresOptions {
         prefix: fresh_prefix(),
         max_connections: 1,
         ..PostgresOptions::default()
-    };
-    let store = PostgresStore::connect_with(&url, options).await.unwrap();
+    })
+    .await;
     let now = Timestamp::now();
     store.put_task(task("t", None)).await.unwrap();
     let trigger =
@@ -369,17 +366,13 @@ async fn only_schedule_transactions_skip_the_commit_flush() {
 /// acquirable time still sees the leases.
 #[tokio::test]
 async fn schedule_leases_are_hot_updates() {
-    let url = url();
-    PostgresStore::create_database_if_missing(&url)
-        .await
-        .unwrap();
     let prefix = fresh_prefix();
-    let options = PostgresOptions {
+    let store = connect(PostgresOptions {
         prefix: prefix.clone(),
         max_connections: 1,
         ..PostgresOptions::default()
-    };
-    let store = PostgresStore::connect_with(&url, options).await.unwrap();
+    })
+    .await;
     let now = Timestamp::now();
     store.put_task(task("t", None)).await.unwrap();
     for i in 0..20 {
@@ -432,17 +425,13 @@ async fn schedule_leases_are_hot_updates() {
 /// connections) instead of waiting for the acquire timeout while the lease lapses.
 #[tokio::test]
 async fn leases_are_extended_while_every_pool_connection_is_busy() {
-    let url = url();
-    PostgresStore::create_database_if_missing(&url)
-        .await
-        .unwrap();
-    let options = PostgresOptions {
+    let store = connect(PostgresOptions {
         prefix: fresh_prefix(),
         max_connections: 1,
         acquire_timeout: Duration::from_secs(2),
         ..PostgresOptions::default()
-    };
-    let store = PostgresStore::connect_with(&url, options).await.unwrap();
+    })
+    .await;
     let now = Timestamp::now();
     store.put_task(task("busy", None)).await.unwrap();
     store
