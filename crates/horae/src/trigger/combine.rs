@@ -139,10 +139,21 @@ fn write_children(out: &mut Map<String, Value>, triggers: &[Trigger], pending: &
             .iter()
             .map(|t| {
                 t.as_ref()
-                    .map_or(Value::Null, |z| Value::String(z.to_string()))
+                    .map_or(Value::Null, |z| Value::String(lossless(z)))
             })
             .collect();
         out.insert("next_fire_times".into(), Value::Array(times));
+    }
+}
+
+/// A saved fire time that reads back as the same instant. The zoned form writes offsets to
+/// the minute, so a time whose offset has seconds (a historic local mean time, or a start
+/// time written as `+00:00:02`) would come back as another instant: it is saved in UTC.
+fn lossless(time: &ZonedDateTime) -> String {
+    if time.offset().seconds() % 60 == 0 {
+        time.to_string()
+    } else {
+        time.with_time_zone(jiff::tz::TimeZone::UTC).to_string()
     }
 }
 

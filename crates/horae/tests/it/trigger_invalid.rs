@@ -319,6 +319,23 @@ fn and_trigger_reports_max_iterations() {
 /// (2027-01-01, then the interval's first fire time in 2026). Such a state is rejected; the
 /// states `to_json` writes still read back.
 #[test]
+fn combined_trigger_state_keeps_an_offset_with_seconds() {
+    // Found by the trigger_json fuzz target: the saved next fire time lost the offset's
+    // seconds (10:19:58Z was saved as 10:20:00+00:00), so a resumed trigger fired 2 s late.
+    let now: jiff::Timestamp = "2026-05-28T20:26:40Z".parse().unwrap();
+    let spec = json!({"type": "or", "triggers": [
+        {"type": "interval", "minutes": 5, "start_time": "2020-10-27T10:05:00+00:00:02"}]});
+    let mut trigger = Trigger::from_json(&spec, now).unwrap();
+    for _ in 0..3 {
+        trigger.next().unwrap();
+    }
+    let mut resumed = Trigger::from_json(&trigger.to_json(), now).unwrap();
+    let expected = trigger.next().unwrap().map(|z| z.timestamp());
+    assert_eq!(resumed.next().unwrap().map(|z| z.timestamp()), expected);
+    assert_eq!(expected, Some("2020-10-27T10:19:58Z".parse().unwrap()));
+}
+
+#[test]
 fn combined_trigger_rejects_an_inconsistent_saved_state() {
     let now: jiff::Timestamp = "2026-05-28T20:26:40Z".parse().unwrap();
     for kind in ["or", "and"] {
