@@ -378,18 +378,14 @@ pub(crate) fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
     text.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
 }
 
-/// The lines of `path` that contain `needle` (none when it cannot be read).
-pub(crate) fn lines_containing(path: &Path, needle: &str) -> Vec<String> {
+/// The text of the log at `path`, invalid UTF-8 replaced (empty when it cannot be read).
+pub(crate) fn read_log(path: &Path) -> String {
     let mut bytes = Vec::new();
     if File::open(path)
         .and_then(|mut file| file.read_to_end(&mut bytes))
         .is_err()
     {
-        return Vec::new();
+        return String::new();
     }
-    String::from_utf8_lossy(&bytes)
-        .lines()
-        .filter(|line| line.contains(needle))
-        .map(str::to_owned)
-        .collect()
+    String::from_utf8_lossy(&bytes).into_owned()
 }

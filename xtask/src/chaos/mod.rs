@@ -351,10 +351,15 @@ pub(crate) fn run(args: &ChaosArgs) -> Result<bool> {
     let mut panics = Vec::new();
     let mut lease_losses = BTreeMap::new();
     for (node, log) in cluster.logs() {
-        for line in cluster::lines_containing(&log, "panicked") {
+        let text = cluster::read_log(&log);
+        for line in text.lines().filter(|line| line.contains("panicked")) {
             panics.push(format!("{node}: {line}"));
         }
-        lease_losses.insert(node, cluster::lines_containing(&log, "lease lost").len());
+        let lost = text
+            .lines()
+            .filter(|line| line.contains("lease lost"))
+            .count();
+        lease_losses.insert(node, lost);
     }
     let report = Report::new(report::Inputs {
         args,
